@@ -1,0 +1,38 @@
+# Thin wrappers; the README explains each target.
+PY := .venv/bin/python
+ASSIGNMENT ?= 01-corr2d
+JOBS ?= 2
+
+.PHONY: setup book test release autograde feedback grades bench sandbox clean
+
+setup:
+	bash scripts/setup.sh
+
+book: setup
+	$(PY) -m conv_course.cli book
+
+test:
+	bash scripts/setup.sh --system
+	$(PY) -m pytest
+
+release: setup
+	$(PY) -m conv_course.cli release
+
+autograde: setup
+	$(PY) -m conv_course.cli autograde $(ASSIGNMENT) --jobs $(JOBS)
+
+feedback: setup
+	$(PY) -m conv_course.cli feedback $(ASSIGNMENT)
+
+grades: setup
+	$(PY) -m conv_course.cli grades
+
+sandbox:
+	bash scripts/setup.sh --system
+	$(PY) -m conv_course.cli sandbox install
+
+bench: setup
+	$(PY) -m conv_course.cli bench
+
+clean:
+	rm -rf _build .jupyter_cache

@@ -1,0 +1,50 @@
+"""The `conv-course` command: one entry point for readers, students and instructors.
+
+Each subcommand NAME lives in the module that implements it; that module provides
+``add_NAME_arguments(parser)`` and ``run_NAME(args) -> int``. This file only wires them up.
+"""
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> (module, help)
+COMMANDS = {
+    "book": ("conv_course.book", "build the HTML book into _build/html (offline)"),
+    "release": ("conv_course.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
+    "autograde": ("conv_course.course", "autograde submitted/<student>/<assignment> notebooks"),
+    "feedback": ("conv_course.course", "generate feedback HTML (hidden tests cleared)"),
+    "grades": ("conv_course.course", "export grades as CSV"),
+    "sandbox": ("conv_course.sandbox", "install or check the bubblewrap-sandboxed grading kernel"),
+    "bench": ("conv_course.bench", "run the benchmarks and print their tables"),
+}
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="conv-course", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as err:  # a missing optional dependency should not hide other commands
+            p.set_defaults(_import_error=err)
+            continue
+        getattr(mod, f"add_{name}_arguments")(p)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if getattr(args, "_import_error", None) is not None:
+        print(f"conv-course {args.command}: cannot import {args._module}: {args._import_error}", file=sys.stderr)
+        return 2
+    mod = importlib.import_module(args._module)
+    return int(getattr(mod, f"run_{args.command}")(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
