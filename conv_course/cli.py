@@ -14,7 +14,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS = {
     "book": ("conv_course.book", "build the HTML book into _build/html (offline)"),
     "release": ("conv_course.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
-    "autograde": ("conv_course.course", "autograde submitted/<student>/<assignment> notebooks"),
+    "autograde": ("conv_course.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),
     "feedback": ("conv_course.course", "generate feedback HTML (hidden tests cleared)"),
     "grades": ("conv_course.course", "export grades as CSV"),
     "sandbox": ("conv_course.sandbox", "install or check the bubblewrap-sandboxed grading kernel"),
