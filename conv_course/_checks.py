@@ -1,0 +1,139 @@
+"""Argument checks shared by `conv_course.ops`: int-or-pair sizes, dtypes, shapes.
+
+Every message names the function, the argument in backticks, what was received and what was
+expected (STYLE.md section 4). Nothing here computes a convolution.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["pair", "as_numeric", "result_dtype", "check_ndim", "conv_geometry", "Geometry",
+           "window_pads", "output_length"]
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def pair(fn, name, value, nd=2, minimum=1):
+    """`value` (an int or a tuple of `nd` ints, each >= `minimum`) as a tuple of `nd` ints."""
+    if _is_int(value):
+        values = (int(value),) * nd
+    elif isinstance(value, (tuple, list)) and len(value) == nd and all(_is_int(v) for v in value):
+        values = tuple(int(v) for v in value)
+    else:
+        what = "an int" if nd == 1 else f"an int or a pair of ints"
+        raise TypeError(f"{fn}: `{name}` must be {what}; got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{fn}: `{name}` must be >= {minimum}; got {value!r}")
+    return values
+
+
+def as_numeric(fn, name, a):
+    """`a` as a numpy array of integer or float dtype; TypeError for bool, complex, object, str."""
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{fn}: `{name}` must hold integers or floats; got dtype {arr.dtype} "
+                        f"(bool, complex, object and string arrays are not supported)")
+    return arr
+
+
+def result_dtype(*arrays):
+    """(compute dtype, result dtype): int64 for integers, float32 for float16, else the float type."""
+    dt = np.result_type(*[a for a in arrays if a is not None])
+    if dt.kind in "iu":
+        return np.dtype(np.int64), np.dtype(np.int64)
+    if dt.itemsize < 4:
+        return np.dtype(np.float32), dt
+    return dt, dt
+
+
+def check_ndim(fn, name, arr, letters):
+    """Raise ValueError unless `arr` has len(letters) dimensions, e.g. letters = "N, C_in, H, W"."""
+    want = len(letters.split(","))
+    if arr.ndim != want:
+        raise ValueError(f"{fn}: `{name}` must have {want} dimensions ({letters}); "
+                         f"got shape {tuple(arr.shape)}")
+
+
+def output_length(n, k, stride, pad_total, dilation):
+    """Output length along one axis: (n + pad_total - dilation*(k - 1) - 1) // stride + 1."""
+    return (n + pad_total - dilation * (k - 1) - 1) // stride + 1
+
+
+def window_pads(fn, padding, kernel, dilation, stride, nd=2):
+    """Padding as ((before, after), ...) per axis; accepts int, tuple, "valid" or "same" (like torch).
+
+    "same" pads dilation*(k - 1) in total, the odd extra on the right/bottom, and needs stride 1.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{fn}: `padding`='same' needs stride 1 (as in torch); got stride="
+                                 f"{stride if nd > 1 else stride[0]}")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{fn}: `padding` must be an int, a tuple, 'valid' or 'same'; got {padding!r}")
+    p = pair(fn, "padding", padding, nd, minimum=0)
+    return tuple((v, v) for v in p)
+
+
+def _fmt(sizes):
+    return "x".join(str(s) for s in sizes)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Checked convolution arguments: pads ((top, bottom), (left, right)), stride, dilation, output size."""
+
+    pads: tuple
+    stride: tuple
+    dilation: tuple
+    out: tuple
+    groups: int
+
+
+def conv_geometry(fn, x, weight, bias, stride, padding, dilation, groups, nd=2):
+    """Check a convolution's arguments (ndim, groups, channels, bias, output size) and return its Geometry.
+
+    `x` is (N, C_in, *spatial) and `weight` is (C_out, C_in // groups, *kernel), `nd` spatial axes.
+    """
+    spatial = ["L"] if nd == 1 else ["H", "W"]
+    kernel_letters = ["k"] if nd == 1 else ["kh", "kw"]
+    check_ndim(fn, "x", x, ", ".join(["N", "C_in"] + spatial))
+    check_ndim(fn, "weight", weight, ", ".join(["C_out", "C_in // groups"] + kernel_letters))
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{fn}: `groups` must be a positive int; got {groups!r}")
+    stride = pair(fn, "stride", stride, nd)
+    dilation = pair(fn, "dilation", dilation, nd)
+    c_out, c_per_group = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    shape_x, shape_w = tuple(x.shape), tuple(weight.shape)
+    letters = ", ".join(spatial)
+    if c_out % groups:
+        raise ValueError(f"{fn}: `weight` must have shape (C_out, C_in // groups, {', '.join(kernel_letters)}) "
+                         f"with C_out divisible by groups={groups}; got {shape_w} (C_out={c_out})")
+    if x.shape[1] % groups:
+        raise ValueError(f"{fn}: `x` must have shape (N, C_in, {letters}) with C_in divisible by "
+                         f"groups={groups}; got {shape_x} (C_in={x.shape[1]})")
+    if x.shape[1] != c_per_group * groups:
+        raise ValueError(f"{fn}: `x` must have shape (N, {c_per_group * groups}, {letters}) to match "
+                         f"`weight` {shape_w} with groups={groups}; got {shape_x}")
+    if min(kernel) < 1 or c_out < 1:
+        raise ValueError(f"{fn}: `weight` must have C_out >= 1 and a kernel of size >= 1; got {shape_w}")
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise ValueError(f"{fn}: `bias` must have shape ({c_out},) to match `weight` {shape_w}; "
+                         f"got {tuple(bias.shape)}")
+    pads = window_pads(fn, padding, kernel, dilation, stride, nd)
+    out = tuple(output_length(n, k, s, sum(p), d)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
+    if min(out) < 1:
+        padded = [n + sum(p) for n, p in zip(x.shape[2:], pads)]
+        dilated = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        raise ValueError(f"{fn}: output size {_fmt(out)} < 1: padded input {_fmt(padded)} is smaller than "
+                         f"dilated kernel {_fmt(dilated)} (`x` {shape_x}, `weight` {shape_w}); expected "
+                         f"each padded input size >= dilated kernel size")
+    return Geometry(pads, stride, dilation, out, int(groups))

@@ -1,0 +1,315 @@
+"""Convolution, its gradients and pooling in numpy, with torch.nn.functional's semantics.
+
+Layout NCHW; "convolution" means cross-correlation (the kernel is not flipped), as in torch.
+`stride`, `padding`, `dilation` and `kernel_size` take an int or a pair; `padding` also takes
+"valid" and "same" (stride 1 only; an odd total pad puts the extra row/column at the bottom/right).
+Floats keep their dtype (float32 in, float32 out; float16 is computed in float32 and returned as
+float16); integer inputs are computed exactly in int64; bool, complex and object arrays raise
+TypeError. No function writes into its arguments.
+"""
+
+import numpy as np
+
+from . import _checks as ck
+from . import _conv_fast as fast
+
+__all__ = ["conv_output_size", "corr2d", "conv2d_naive", "conv2d", "conv2d_backward", "conv_transpose2d",
+           "conv1d", "im2col", "col2im", "max_pool2d", "avg_pool2d"]
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    """Output length of a convolution along one axis.
+
+    Args:
+        n: input length (H or W). kernel_size, stride, dilation: ints >= 1.
+        padding: int >= 0 on each side, or "valid" (0) or "same" (output length n, stride 1 only).
+    Returns:
+        (n + 2*padding - dilation*(kernel_size - 1) - 1) // stride + 1.
+    Raises: ValueError if that is < 1 (the padded input is smaller than the dilated kernel).
+    """
+    fn = "conv_output_size"
+    (n,) = ck.pair(fn, "n", n, 1)
+    (k,) = ck.pair(fn, "kernel_size", kernel_size, 1)
+    stride = ck.pair(fn, "stride", stride, 1)
+    dilation = ck.pair(fn, "dilation", dilation, 1)
+    ((p0, p1),) = ck.window_pads(fn, padding, (k,), dilation, stride, nd=1)
+    out = ck.output_length(n, k, stride[0], p0 + p1, dilation[0])
+    if out < 1:
+        raise ValueError(f"{fn}: output size {out} < 1: padded input {n + p0 + p1} is smaller than dilated "
+                         f"kernel {dilation[0] * (k - 1) + 1} (n={n}, kernel_size={k}, padding={padding!r})")
+    return out
+
+
+def _prepare(fn, x, weight, bias, stride, padding, dilation, groups, nd=2):
+    """Check arguments, cast them to the compute dtype; return (x, weight, bias, geometry, result dtype)."""
+    x = ck.as_numeric(fn, "x", x)
+    weight = ck.as_numeric(fn, "weight", weight)
+    bias = None if bias is None else ck.as_numeric(fn, "bias", bias)
+    geom = ck.conv_geometry(fn, x, weight, bias, stride, padding, dilation, groups, nd)
+    compute, result = ck.result_dtype(x, weight, bias)
+    bias = None if bias is None else bias.astype(compute, copy=False)
+    return x.astype(compute, copy=False), weight.astype(compute, copy=False), bias, geom, result
+
+
+def corr2d(image, kernel, stride=1, padding=0):
+    """Slide `kernel` over `image` and take the weighted sum at each position (no flip).
+
+    Args:
+        image: (H, W). kernel: (kh, kw).
+        stride, padding: int or pair; padding also "valid" or "same".
+    Returns:
+        (H_out, W_out), H_out = (H + 2*padding - kh) // stride + 1; int64 for integer inputs,
+        else the float dtype of the inputs.
+    Raises: ValueError for non-2-D arrays or a kernel larger than the padded image; TypeError for
+        bool/complex/object input.
+    """
+    fn = "corr2d"
+    image, kernel = ck.as_numeric(fn, "image", image), ck.as_numeric(fn, "kernel", kernel)
+    ck.check_ndim(fn, "image", image, "H, W")
+    ck.check_ndim(fn, "kernel", kernel, "kh, kw")
+    try:
+        return conv2d(image[None, None], kernel[None, None], None, stride, padding)[0, 0]
+    except ValueError as err:
+        raise ValueError(str(err).replace("conv2d:", f"{fn}:", 1)
+                         .replace(f"`x` {(1, 1) + image.shape}", f"`image` {image.shape}")
+                         .replace(f"`weight` {(1, 1) + kernel.shape}", f"`kernel` {kernel.shape}")) from None
+
+
+def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """`conv2d` written as the formula reads: one weighted sum per output position.
+
+    y[n, o, i, j] = bias[o] + sum over c, u, v of
+                    weight[o, c, u, v] * x_pad[n, c0 + c, i*sh + u*dh, j*sw + v*dw],
+    where c0 is the first input channel of output channel o's group. Slow; for reading.
+    Args, Returns, Raises: as `conv2d`.
+    """
+    x, weight, bias, geom, result = _prepare("conv2d_naive", x, weight, bias, stride, padding, dilation, groups)
+    N, C_in, H, W = x.shape
+    C_out, C_per_group, kh, kw = weight.shape
+    (sh, sw), (dh, dw) = geom.stride, geom.dilation
+    H_out, W_out = geom.out
+    out_per_group = C_out // groups
+    x_pad = fast.pad(x, geom.pads)
+    y = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
+    for n in range(N):
+        for o in range(C_out):
+            c0 = (o // out_per_group) * C_per_group
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x_pad[n, c0:c0 + C_per_group,
+                                   i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                                   j * sw:j * sw + dw * (kw - 1) + 1:dw]
+                    y[n, o, i, j] = np.sum(window * weight[o])
+            if bias is not None:
+                y[n, o] += bias[o]
+    return y.astype(result, copy=False)
+
+
+def _forward(x, weight, bias, geom):
+    """The one dispatch point of the fast forward: pad, then the best path for this geometry."""
+    out = fast.gemm_forward(fast.pad(x, geom.pads), weight, geom)
+    if bias is not None:
+        out += bias[:, None, None]
+    return out
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlate a batch of images with a bank of kernels, as torch.nn.functional.conv2d does.
+
+    Args:
+        x: (N, C_in, H, W). weight: (C_out, C_in // groups, kh, kw). bias: (C_out,) or None.
+        stride, dilation: int or pair. padding: int, pair, "valid" or "same".
+        groups: C_in and C_out split into `groups` independent convolutions.
+    Returns:
+        (N, C_out, H_out, W_out), H_out = (H + 2*padding - dilation*(kh - 1) - 1) // stride + 1;
+        int64 for integer inputs, else the float dtype of the inputs.
+    Raises: ValueError if shapes do not fit together; TypeError for bool/complex/object input.
+    """
+    x, weight, bias, geom, result = _prepare("conv2d", x, weight, bias, stride, padding, dilation, groups)
+    return _forward(x, weight, bias, geom).astype(result, copy=False)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation, as torch.nn.functional.conv1d (a conv2d with height 1).
+
+    Args:
+        x: (N, C_in, L). weight: (C_out, C_in // groups, k). bias: (C_out,) or None.
+        stride, dilation: int. padding: int, "valid" or "same".
+    Returns:
+        (N, C_out, L_out), L_out = (L + 2*padding - dilation*(k - 1) - 1) // stride + 1.
+    Raises: as `conv2d`.
+    """
+    x, weight, bias, g1, result = _prepare("conv1d", x, weight, bias, stride, padding, dilation, groups, nd=1)
+    geom = ck.Geometry(((0, 0),) + g1.pads, (1,) + g1.stride, (1,) + g1.dilation, (1,) + g1.out, g1.groups)
+    return _forward(x[:, :, None], weight[:, :, None], bias, geom)[:, :, 0].astype(result, copy=False)
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of sum(grad_out * conv2d(x, weight, bias, ...)) w.r.t. x, weight and bias.
+
+    Args:
+        grad_out: (N, C_out, H_out, W_out), the gradient flowing into conv2d's output.
+        x, weight, stride, padding, dilation, groups: as given to `conv2d`.
+    Returns:
+        (grad_x (N, C_in, H, W), grad_weight (C_out, C_in // groups, kh, kw), grad_bias (C_out,)).
+    Raises: as `conv2d`, and ValueError if `grad_out` does not have conv2d's output shape.
+    """
+    fn = "conv2d_backward"
+    x, weight, _, geom, result = _prepare(fn, x, weight, None, stride, padding, dilation, groups)
+    grad_out = ck.as_numeric(fn, "grad_out", grad_out)
+    want = (x.shape[0], weight.shape[0]) + geom.out
+    if grad_out.shape != want:
+        raise ValueError(f"{fn}: `grad_out` must have shape {want}, the output of conv2d for `x` {x.shape} "
+                         f"and `weight` {weight.shape}; got {grad_out.shape}")
+    compute, result = ck.result_dtype(grad_out, x, weight)
+    grad_out, x, weight = (a.astype(compute, copy=False) for a in (grad_out, x, weight))
+    xp = fast.pad(x, geom.pads)
+    grad_w = fast.gemm_grad_weight(grad_out, xp, weight.shape[2:], geom)
+    grad_xp = fast.gemm_grad_input(grad_out, weight, xp.shape, geom)
+    (top, _), (left, _) = geom.pads
+    grad_x = grad_xp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    grad_b = grad_out.sum(axis=(0, 2, 3))
+    return tuple(np.ascontiguousarray(a, dtype=result) for a in (grad_x, grad_w, grad_b))
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed convolution, as torch.nn.functional.conv_transpose2d: the gradient of conv2d w.r.t. its input.
+
+    Args:
+        x: (N, C_in, H, W). weight: (C_in, C_out // groups, kh, kw). bias: (C_out,) or None.
+        stride, padding, output_padding, dilation: int or pair (output_padding < stride or dilation).
+    Returns:
+        (N, C_out, H_out, W_out),
+        H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1.
+    Raises: ValueError if shapes do not fit together; TypeError for bool/complex/object input.
+    """
+    fn = "conv_transpose2d"
+    x, weight = ck.as_numeric(fn, "x", x), ck.as_numeric(fn, "weight", weight)
+    bias = None if bias is None else ck.as_numeric(fn, "bias", bias)
+    ck.check_ndim(fn, "x", x, "N, C_in, H, W")
+    ck.check_ndim(fn, "weight", weight, "C_in, C_out // groups, kh, kw")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{fn}: `groups` must be a positive int; got {groups!r}")
+    stride, dilation = ck.pair(fn, "stride", stride), ck.pair(fn, "dilation", dilation)
+    pads = ck.pair(fn, "padding", padding, minimum=0)
+    out_pad = ck.pair(fn, "output_padding", output_padding, minimum=0)
+    if any(p >= max(s, d) for p, s, d in zip(out_pad, stride, dilation)):
+        raise ValueError(f"{fn}: `output_padding` {out_pad} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    c_in, c_g, kh, kw = weight.shape
+    if c_in % groups or x.shape[1] != c_in:
+        raise ValueError(f"{fn}: `x` must have shape (N, {c_in}, H, W) to match `weight` {weight.shape} "
+                         f"(C_in, C_out // groups, kh, kw) with groups={groups} dividing C_in; got {x.shape}")
+    if bias is not None and bias.shape != (c_g * groups,):
+        raise ValueError(f"{fn}: `bias` must have shape ({c_g * groups},) to match `weight` {weight.shape} "
+                         f"with groups={groups}; got {bias.shape}")
+    full = [(n - 1) * s + d * (k - 1) + 1 + op
+            for n, s, d, k, op in zip(x.shape[2:], stride, dilation, (kh, kw), out_pad)]
+    out = tuple(f - 2 * p for f, p in zip(full, pads))
+    if min(out) < 1 or min(x.shape[2:]) < 1:
+        raise ValueError(f"{fn}: output size {out[0]}x{out[1]} < 1: full output {full[0]}x{full[1]} minus "
+                         f"padding {pads} on each side (`x` {x.shape}, `weight` {weight.shape})")
+    compute, result = ck.result_dtype(x, weight, bias)
+    x, weight = x.astype(compute, copy=False), weight.astype(compute, copy=False)
+    geom = ck.Geometry(((pads[0],) * 2, (pads[1],) * 2), stride, dilation, tuple(x.shape[2:]), groups)
+    y = fast.gemm_grad_input(x, weight, (x.shape[0], c_g * groups, full[0], full[1]), geom)
+    y = y[:, :, pads[0]:pads[0] + out[0], pads[1]:pads[1] + out[1]]
+    if bias is not None:
+        y = y + bias.astype(compute)[:, None, None]
+    return np.ascontiguousarray(y, dtype=result)
+
+
+def _window_args(fn, x, kernel_size, stride, padding, dilation=1):
+    kernel = ck.pair(fn, "kernel_size", kernel_size)
+    stride = ck.pair(fn, "stride", stride)
+    dilation = ck.pair(fn, "dilation", dilation)
+    pads = ck.window_pads(fn, padding, kernel, dilation, stride)
+    out = tuple(ck.output_length(n, k, s, sum(p), d)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
+    if min(out) < 1:
+        padded = [n + sum(p) for n, p in zip(x.shape[2:], pads)]
+        dilated = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        raise ValueError(f"{fn}: output size {out[0]}x{out[1]} < 1: padded input {padded[0]}x{padded[1]} is "
+                         f"smaller than dilated kernel {dilated[0]}x{dilated[1]} (`x` {x.shape})")
+    return kernel, stride, dilation, pads, out
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    """Unfold every kernel-sized window of `x` into a column, as torch.nn.functional.unfold.
+
+    Args:
+        x: (N, C, H, W). kernel_size, stride, dilation: int or pair. padding: int, pair, "valid", "same".
+    Returns:
+        (N, C*kh*kw, H_out*W_out); row c*kh*kw + u*kw + v holds x_pad[n, c, i*sh + u*dh, j*sw + v*dw].
+    """
+    x = ck.as_numeric("im2col", "x", x)
+    ck.check_ndim("im2col", "x", x, "N, C, H, W")
+    kernel, stride, dilation, pads, out = _window_args("im2col", x, kernel_size, stride, padding, dilation)
+    win = fast.windows(fast.pad(x, pads), kernel, stride, dilation, out)
+    return win.reshape(x.shape[0], x.shape[1] * kernel[0] * kernel[1], out[0] * out[1])
+
+
+def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """Fold columns back into an image, summing where windows overlap (the adjoint of `im2col`).
+
+    Args:
+        cols: (N, C*kh*kw, H_out*W_out). input_shape: (N, C, H, W) of the image `im2col` unfolded.
+        kernel_size, stride, padding, dilation: as given to `im2col`.
+    Returns:
+        (N, C, H, W); <im2col(x), cols> == <x, col2im(cols)> for every x.
+    """
+    fn = "col2im"
+    cols = ck.as_numeric(fn, "cols", cols)
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 4:
+        raise ValueError(f"{fn}: `input_shape` must be (N, C, H, W); got {input_shape!r}")
+    kernel, stride, dilation, pads, out = _window_args(fn, np.empty(shape, dtype=np.uint8), kernel_size,
+                                                       stride, padding, dilation)
+    want = (shape[0], shape[1] * kernel[0] * kernel[1], out[0] * out[1])
+    if cols.shape != want:
+        raise ValueError(f"{fn}: `cols` must have shape {want} for input_shape {shape} and kernel "
+                         f"{kernel}; got {cols.shape}")
+    padded = (shape[0], shape[1], shape[2] + sum(pads[0]), shape[3] + sum(pads[1]))
+    full = fast.col2im_add(cols.reshape(shape[:2] + kernel + out), padded, kernel, stride, dilation)
+    return np.ascontiguousarray(full[:, :, pads[0][0]:pads[0][0] + shape[2], pads[1][0]:pads[1][0] + shape[3]])
+
+
+def _pool_windows(fn, x, kernel_size, stride, padding, fill):
+    x = ck.as_numeric(fn, "x", x)
+    ck.check_ndim(fn, "x", x, "N, C, H, W")
+    stride = kernel_size if stride is None else stride
+    kernel = ck.pair(fn, "kernel_size", kernel_size)
+    p = ck.pair(fn, "padding", padding, minimum=0)
+    if any(pp > k // 2 for pp, k in zip(p, kernel)):
+        raise ValueError(f"{fn}: `padding` {p} must be at most half of kernel_size {kernel} (as in torch)")
+    kernel, stride, dilation, pads, out = _window_args(fn, x, kernel, stride, p)
+    fill_value = fill(x.dtype)
+    return fast.windows(fast.pad(x, pads, fill_value), kernel, stride, dilation, out), x
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Maximum over each kernel-sized window, as torch.nn.functional.max_pool2d (padding counts as -inf).
+
+    Args:
+        x: (N, C, H, W). kernel_size: int or pair. stride: int or pair, default kernel_size.
+        padding: int or pair, at most half the kernel size.
+    Returns:
+        (N, C, H_out, W_out) of x's dtype, H_out = (H + 2*padding - kh) // stride + 1.
+    """
+    def lowest(dt):
+        return -np.inf if dt.kind == "f" else np.iinfo(dt).min
+    win, x = _pool_windows("max_pool2d", x, kernel_size, stride, padding, lowest)
+    return win.max(axis=(2, 3))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """Mean over each kernel-sized window, as torch.nn.functional.avg_pool2d (padding counts as 0).
+
+    Like torch's default count_include_pad=True, every window is divided by kh*kw.
+    Args: as `max_pool2d`.
+    Returns:
+        (N, C, H_out, W_out) of x's float dtype (float64 for integer input).
+    """
+    win, x = _pool_windows("avg_pool2d", x, kernel_size, stride, padding, lambda dt: 0)
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return (win.sum(axis=(2, 3), dtype=dt) / (win.shape[2] * win.shape[3])).astype(dt, copy=False)
