@@ -1,0 +1,307 @@
+"""The grading core: seeded case groups, array comparison with a diagnosis, no reference calls.
+
+Every checker in `conv_course.grading` follows the same recipe:
+
+1. build the cases of one group from a seeded ``np.random.default_rng`` (`case_rng`), a
+   different seed set when ``hidden=True``;
+2. compute the expected output with `conv_course.ops` and a few deliberately WRONG variants
+   of it (kernel flipped, stride ignored, ...), each paired with the bug it reveals;
+3. call the student's function inside `forbid_references`, so it cannot pass by calling a
+   reference implementation;
+4. compare with `check_array`, whose `AssertionError` names the case, the expected and
+   received shapes, the first differing values and, when the received array equals one of
+   the wrong variants, the likely bug.
+
+Messages never print whole arrays and never print test source.
+"""
+
+import contextlib
+import functools
+import importlib.abc
+import re
+import sys
+import zlib
+
+import numpy as np
+
+__all__ = ["forbid_references", "check_array", "call_student", "run_cases", "case_rng",
+           "format_case", "shape_diagnoses", "REFERENCE_MODULES"]
+
+# module -> regular expression selecting the public callables a student must not call.
+REFERENCE_MODULES = {
+    "conv_course.ops": r".*",
+    "numpy": r"^(convolve|correlate)$",
+    "scipy.signal": r"(convolve|correlate)",
+    "scipy.ndimage": r"^(convolve|correlate|convolve1d|correlate1d|maximum_filter|uniform_filter|minimum_filter)$",
+    "skimage.measure": r"^block_reduce$",
+    "torch": r"^(conv\w*|\w*pool\w*|convolution)$",
+    "torch.nn.functional": r"^(conv\w*|\w*pool\w*|unfold|fold)$",
+}
+
+_state = {"depth": 0, "saved": [], "violations": [], "hook": None}
+
+
+def _blocked(func_name, ref_name, orig):
+    @functools.wraps(orig)
+    def blocked(*args, **kwargs):
+        msg = (f"`{func_name}` called {ref_name} while being checked: write the computation "
+               "yourself (reference implementations are not allowed here)")
+        _state["violations"].append(msg)
+        raise AssertionError(msg)
+
+    blocked.__wrapped_reference__ = orig
+    return blocked
+
+
+def _patch_module(module, func_name, blocked_by_id):
+    pattern = REFERENCE_MODULES.get(module.__name__)
+    if pattern is None:
+        return
+    names = getattr(module, "__all__", None) if module.__name__ == "conv_course.ops" else None
+    for name in list(names if names is not None else dir(module)):
+        if name.startswith("_") or not re.search(pattern, name):
+            continue
+        orig = getattr(module, name, None)
+        if not callable(orig) or isinstance(orig, type) or hasattr(orig, "__wrapped_reference__"):
+            continue
+        wrapper = blocked_by_id.get(id(orig))
+        if wrapper is None:
+            wrapper = _blocked(func_name, f"{module.__name__}.{name}", orig)
+            blocked_by_id[id(orig)] = wrapper
+        _state["saved"].append((module.__dict__, name, orig))
+        module.__dict__[name] = wrapper
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Blocks references in modules the student's code imports while it is being checked."""
+
+    def __init__(self, func_name, blocked_by_id):
+        self.func_name, self.blocked_by_id = func_name, blocked_by_id
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in REFERENCE_MODULES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        original_exec = loader.exec_module
+
+        def exec_module(module):
+            original_exec(module)
+            if _state["depth"]:
+                _patch_module(module, self.func_name, self.blocked_by_id)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def forbid_references(func):
+    """While active, any call to a reference convolution/pooling implementation fails.
+
+    Blocked: `conv_course.ops.*`, ``numpy.convolve/correlate``, ``scipy.signal``'s and
+    ``scipy.ndimage``'s convolve/correlate (and the ndimage max/uniform filters),
+    ``torch.conv*``/``torch.*pool*`` and ``torch.nn.functional.conv*/*pool*/unfold/fold``.
+    Names the student imported into the notebook (``from scipy.signal import convolve2d``)
+    are blocked too, and so are modules first imported while the context is active.
+
+    Args:
+        func: the student's function (its globals are scrubbed as well) or just its name.
+    Raises:
+        AssertionError: inside the context, when a reference is called, with the message
+            "`<name>` called <reference> while being checked: write the computation yourself";
+            on exit, if such a call happened and its error was swallowed by the student's code.
+    """
+    func_name = func if isinstance(func, str) else getattr(func, "__name__", "your function")
+    if _state["depth"]:
+        _state["depth"] += 1
+        try:
+            yield
+        finally:
+            _state["depth"] -= 1
+        return
+    try:
+        import conv_course.ops  # noqa: F401  (always blocked, even if the student never imported it)
+    except ImportError:  # pragma: no cover - only while the package is incomplete
+        pass
+
+    blocked_by_id = {}
+    _state.update(depth=1, saved=[], violations=[])
+    try:
+        for mod_name in REFERENCE_MODULES:
+            if mod_name in sys.modules:
+                _patch_module(sys.modules[mod_name], func_name, blocked_by_id)
+        namespace = getattr(func, "__globals__", None)
+        if isinstance(namespace, dict):
+            for name, value in list(namespace.items()):
+                if id(value) in blocked_by_id and blocked_by_id[id(value)].__wrapped_reference__ is value:
+                    _state["saved"].append((namespace, name, value))
+                    namespace[name] = blocked_by_id[id(value)]
+        hook = _PatchOnImport(func_name, blocked_by_id)
+        sys.meta_path.insert(0, hook)
+        _state["hook"] = hook
+        yield
+    finally:
+        if _state["hook"] in sys.meta_path:
+            sys.meta_path.remove(_state["hook"])
+        for namespace, name, value in reversed(_state["saved"]):
+            namespace[name] = value
+        violations = list(_state["violations"])
+        _state.update(depth=0, saved=[], violations=[], hook=None)
+    if violations:
+        raise AssertionError(violations[0])
+
+
+def case_rng(group, hidden=False, index=0):
+    """A seeded generator for case `index` of `group`; hidden cases draw from another seed set."""
+    base = zlib.crc32(group.encode()) % (2**31)
+    return np.random.default_rng(base + (100_003 * (index + 1) if hidden else index))
+
+
+def run_cases(cases, check_one):
+    """Check every case of a group in order; the first failure raises its `AssertionError`.
+
+    Args:
+        cases: an iterable of case dicts.
+        check_one: callable(case) that raises AssertionError on a wrong answer.
+    Returns:
+        the number of cases checked (at least one, or ValueError: a group must test something).
+    """
+    n = 0
+    for case in cases:
+        check_one(case)
+        n += 1
+    if n == 0:
+        raise ValueError("run_cases: `cases` is empty; a case group must contain at least one case")
+    return n
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"array{tuple(value.shape)} {value.dtype}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value)
+
+
+def format_case(case):
+    """Render a case dict as ``key=value, ...``; arrays appear as their shape and dtype only."""
+    return ", ".join(f"{key}={_describe(value)}" for key, value in case.items())
+
+
+def _fmt(x):
+    x = x.item() if hasattr(x, "item") else x
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def _first_differences(received, expected, atol, rtol, limit=3):
+    bad = ~np.isclose(received, expected, atol=atol, rtol=rtol, equal_nan=False)
+    where = np.argwhere(bad)[:limit]
+    parts = []
+    for idx in where:
+        idx = tuple(int(i) for i in idx)
+        parts.append(f"at {list(idx)} expected {_fmt(expected[idx])}, received {_fmt(received[idx])}")
+    return int(bad.sum()), parts
+
+
+def shape_diagnoses(expected_shape, size_formula="H_out = (H + 2*P - K) // S + 1"):
+    """Shape-only wrong variants for the last two (spatial) axes of `expected_shape`.
+
+    Returns name -> (shape, diagnosis): one row/column short or long, height and width swapped.
+    """
+    shape = tuple(expected_shape)
+    lead, (h, w) = shape[:-2], shape[-2:]
+    out = {}
+    for dh, dw, what in [(-1, 0, "one row short"), (1, 0, "one row long"),
+                         (0, -1, "one column short"), (0, 1, "one column long"),
+                         (-1, -1, "one row and one column short"), (1, 1, "one row and one column long")]:
+        out[what] = (lead + (h + dh, w + dw), f"output is {what}: check {size_formula} "
+                     "(and that your loop visits every output position exactly once)")
+    if h != w:
+        out["swapped"] = (lead + (w, h), "height and width are swapped: the output has shape "
+                          f"(..., W_out, H_out) = {lead + (w, h)} instead of (..., H_out, W_out) = {shape}")
+    return out
+
+
+def _diagnose(received, variants, atol, rtol):
+    for wrong, text in (variants or {}).values():
+        if isinstance(wrong, tuple):
+            continue
+        wrong = np.asarray(wrong)
+        if wrong.shape == received.shape and np.allclose(received, wrong, atol=atol, rtol=rtol):
+            return text
+    for wrong, text in (variants or {}).values():
+        shape = wrong if isinstance(wrong, tuple) else np.shape(wrong)
+        if tuple(shape) == received.shape:
+            return text
+    return None
+
+
+def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name="output"):
+    """Compare a student's array with the expected one; explain a mismatch.
+
+    Args:
+        received: what the student's function returned (anything array-like).
+        expected: the reference result, shape (...).
+        case: dict describing the case (rendered ``key=value``; arrays as shape and dtype).
+        variants: name -> (wrong_array_or_shape, diagnosis). A wrong array matching `received`
+            in shape and values, or else a shape (or array shape) equal to the received shape,
+            adds "Likely bug: <diagnosis>".
+        atol, rtol: tolerances of `np.allclose`.
+        name: what is compared, for the message.
+    Raises:
+        AssertionError: on a shape or value mismatch, with the case, both shapes, the first
+            differing values and the likely bug.
+    """
+    expected = np.asarray(expected)
+    if received is None:
+        raise AssertionError(f"case {format_case(case)}: {name} is None; did you forget `return`?")
+    try:
+        received = np.asarray(received)
+    except Exception as err:  # e.g. ragged nested lists
+        raise AssertionError(f"case {format_case(case)}: {name} is not an array ({err})") from None
+    if received.dtype == object or received.dtype.kind not in "biuf":
+        raise AssertionError(f"case {format_case(case)}: {name} has dtype {received.dtype}; "
+                             "expected a numeric array")
+    lines = [f"wrong {name} for case {format_case(case)}",
+             f"  expected shape {tuple(expected.shape)}, received shape {tuple(received.shape)}"]
+    if received.shape == expected.shape:
+        if np.allclose(received, expected, atol=atol, rtol=rtol):
+            return
+        n_bad, parts = _first_differences(received, expected, atol, rtol)
+        lines.append(f"  {n_bad} of {expected.size} values differ; " + "; ".join(parts))
+    diagnosis = _diagnose(received, variants, atol, rtol)
+    if diagnosis:
+        lines.append(f"  Likely bug: {diagnosis}")
+    raise AssertionError("\n".join(lines))
+
+
+def call_student(fn, *args, case, **kwargs):
+    """Call the student's `fn(*args, **kwargs)` with references forbidden.
+
+    Errors become `AssertionError`s that name the case (the original error is chained).
+    A `NotImplementedError` says the exercise is not done yet.
+    """
+    name = getattr(fn, "__name__", "your function")
+    if not callable(fn):
+        raise AssertionError(f"`{name}` is not a function (got {type(fn).__name__})")
+    try:
+        with forbid_references(fn):
+            return fn(*args, **kwargs)
+    except AssertionError as err:
+        if "while being checked" in str(err):
+            raise AssertionError(str(err)) from None
+        raise AssertionError(f"case {format_case(case)}: `{name}` raised AssertionError: {err}") from err
+    except NotImplementedError:
+        raise AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` "
+                             "with your code") from None
+    except Exception as err:
+        raise AssertionError(f"case {format_case(case)}: `{name}` raised {type(err).__name__}: {err}") from err
