@@ -1,0 +1,143 @@
+"""Sphinx extension: the book serves its own JavaScript, so every page works with no network.
+
+Jupyter Book 1 pages load MathJax, require.js, the ipywidgets HTML manager and widget modules
+from CDNs. This extension
+  * stages the pinned npm packages (fetched by scripts/fetch_assets.py into node_modules/) into
+    ``<outdir>/../.offline-assets/offline/`` and adds that folder to ``html_static_path`` (so it
+    lands in ``_static/offline/``; nothing goes into a source ``_static/`` folder, which Jupyter
+    Book would add to every page);
+  * points ``mathjax_path`` at the local MathJax 3 and myst-nb's ``nb_ipywidgets_js`` (scripts
+    added only to pages that carry widget state) at local require.js, a small require.js
+    configuration and the HTML manager;
+  * removes sphinx-thebe's scripts when thebe is off (its inline script is added twice, which
+    throws "Identifier 'THEBE_JS_URL' has already been declared" on every page).
+"""
+
+import filecmp
+import json
+import pathlib
+import shutil
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "node_modules"
+STATIC_DIR = "offline"  # the folder's name under _static/
+
+# (package, source inside the package, destination under _static/offline/); folders copied whole.
+FILES = [
+    ("requirejs", "require.js", "require.js"),
+    ("@jupyter-widgets/html-manager", "dist/embed-amd.js", "html-manager/dist/embed-amd.js"),
+    ("@jupyter-widgets/html-manager", "dist/*.woff2", "html-manager/dist/"),
+    ("@jupyter-widgets/html-manager", "dist/*.woff", "html-manager/dist/"),
+    ("@jupyter-widgets/html-manager", "dist/*.ttf", "html-manager/dist/"),
+    ("@jupyter-widgets/html-manager", "dist/*.eot", "html-manager/dist/"),
+    ("@jupyter-widgets/html-manager", "dist/*.svg", "html-manager/dist/"),
+    ("@jupyter-widgets/html-manager", "dist/embed.js.LICENSE.txt", "html-manager/dist/LICENSE.txt"),
+    ("anywidget", "dist/index.js", "anywidget/index.js"),
+    ("anywidget", "LICENSE", "anywidget/LICENSE"),
+    ("mathjax", "LICENSE", "mathjax/LICENSE"),
+    ("mathjax", "es5/tex-chtml.js", "mathjax/tex-chtml.js"),
+    ("mathjax", "es5/input/tex", "mathjax/input/tex"),       # autoloaded TeX extensions
+    ("mathjax", "es5/output/chtml", "mathjax/output/chtml"),  # the CHTML fonts
+    ("mathjax", "es5/a11y", "mathjax/a11y"),                  # loaded from MathJax's menu
+    ("mathjax", "es5/ui", "mathjax/ui"),
+    ("mathjax", "es5/sre", "mathjax/sre"),
+]
+
+# Runs after require.js and before the HTML manager: module locations relative to this file.
+WIDGETS_CONFIG = """\
+// conv-course: load the widget manager's modules from this book, never from a CDN.
+(function () {
+  var here = document.currentScript.src.replace(/[^\\/]*$/, "");
+  window.__jupyter_widgets_assets_path__ = here + "html-manager/dist/";
+  window.require.config({
+    paths: {
+      "@jupyter-widgets/html-manager": here + "html-manager",
+      "anywidget": here + "anywidget/index"
+    }
+  });
+})();
+"""
+
+MATHJAX_PATH = f"{STATIC_DIR}/mathjax/tex-chtml.js"
+IPYWIDGETS_JS = {
+    f"{STATIC_DIR}/require.js": {},
+    f"{STATIC_DIR}/widgets-config.js": {},
+    f"{STATIC_DIR}/html-manager/dist/embed-amd.js": {},
+}
+
+
+def _copy(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists() or not filecmp.cmp(src, dst, shallow=True):
+        shutil.copy2(src, dst)
+
+
+def stage(stage_root, node_modules=NODE_MODULES):
+    """Copy the files pages need into ``stage_root/offline/``; return ``stage_root``.
+
+    Raises: RuntimeError naming the missing package when scripts/fetch_assets.py has not run.
+    """
+    stage_root = pathlib.Path(stage_root)
+    out = stage_root / STATIC_DIR
+    for package, src, dst in FILES:
+        base = node_modules / package
+        if not (base / "package.json").is_file():
+            raise RuntimeError(f"offline_assets: {base} is missing; run `python scripts/fetch_assets.py` "
+                               "(scripts/setup.sh does) to fetch the pinned npm packages")
+        sources = sorted(base.glob(src)) if "*" in src else [base / src]
+        for path in sources:
+            if path.is_dir():
+                for f in path.rglob("*"):
+                    if f.is_file():
+                        _copy(f, out / dst / f.relative_to(path))
+            elif path.is_file():
+                _copy(path, out / dst / path.name if dst.endswith("/") else out / dst)
+            else:
+                raise RuntimeError(f"offline_assets: {path} not found in the fetched {package} package")
+    config = out / "widgets-config.js"
+    if not config.exists() or config.read_text() != WIDGETS_CONFIG:
+        config.write_text(WIDGETS_CONFIG)
+    return stage_root
+
+
+def _thebe_enabled(config):
+    options = getattr(config, "html_theme_options", {}) or {}
+    thebe_config = getattr(config, "thebe_config", {}) or {}
+    return bool((options.get("launch_buttons") or {}).get("thebe") or thebe_config.get("always_load"))
+
+
+def _config_inited(app, config):
+    stage_root = stage(pathlib.Path(app.outdir).parent / ".offline-assets")
+    config.html_static_path = list(config.html_static_path) + [str(stage_root)]
+    config.mathjax_path = MATHJAX_PATH
+    config.nb_ipywidgets_js = dict(IPYWIDGETS_JS)
+
+
+def _is_thebe(script):
+    name = getattr(script, "filename", script) or ""
+    body = (getattr(script, "attributes", {}) or {}).get("body", "")
+    return str(name).endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body
+
+
+def _page_context(app, pagename, templatename, context, doctree):
+    """Drop sphinx-thebe's scripts when thebe is off; otherwise keep one copy of each."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    keep, seen = [], set()
+    thebe_on = _thebe_enabled(app.config)
+    for script in scripts:
+        if _is_thebe(script):
+            key = (str(getattr(script, "filename", script)), json.dumps(getattr(script, "attributes", {}),
+                                                                       sort_keys=True, default=str))
+            if not thebe_on or key in seen:
+                continue
+            seen.add(key)
+        keep.append(script)
+    scripts[:] = keep
+
+
+def setup(app):
+    app.connect("config-inited", _config_inited, priority=900)
+    app.connect("html-page-context", _page_context, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
