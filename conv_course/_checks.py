@@ -114,11 +114,10 @@ def conv_geometry(fn, x, weight, bias, stride, padding, dilation, groups, nd=2):
     shape_x, shape_w = tuple(x.shape), tuple(weight.shape)
     letters = ", ".join(spatial)
     if c_out % groups:
-        raise ValueError(f"{fn}: `weight` must have shape (C_out, C_in // groups, {', '.join(kernel_letters)}) "
-                         f"with C_out divisible by groups={groups}; got {shape_w} (C_out={c_out})")
-    if x.shape[1] % groups:
-        raise ValueError(f"{fn}: `x` must have shape (N, C_in, {letters}) with C_in divisible by "
-                         f"groups={groups}; got {shape_x} (C_in={x.shape[1]})")
+        near = sorted({max(groups, c_out // groups * groups), (c_out // groups + 1) * groups})
+        examples = " or ".join(str((c,) + shape_w[1:]) for c in near)
+        raise ValueError(f"{fn}: `weight` must have shape (C_out, {', '.join(map(str, shape_w[1:]))}) with C_out "
+                         f"a multiple of groups={groups}, e.g. {examples}; got {shape_w}")
     if x.shape[1] != c_per_group * groups:
         raise ValueError(f"{fn}: `x` must have shape (N, {c_per_group * groups}, {letters}) to match "
                          f"`weight` {shape_w} with groups={groups}; got {shape_x}")

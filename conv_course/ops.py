@@ -155,13 +155,13 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     Raises: as `conv2d`, and ValueError if `grad_out` does not have conv2d's output shape.
     """
     fn = "conv2d_backward"
-    x, weight, _, geom, result = _prepare(fn, x, weight, None, stride, padding, dilation, groups)
     grad_out = ck.as_numeric(fn, "grad_out", grad_out)
+    compute, result = ck.result_dtype(grad_out, ck.as_numeric(fn, "x", x), ck.as_numeric(fn, "weight", weight))
+    x, weight, _, geom, _ = _prepare(fn, x, weight, None, stride, padding, dilation, groups)
     want = (x.shape[0], weight.shape[0]) + geom.out
     if grad_out.shape != want:
         raise ValueError(f"{fn}: `grad_out` must have shape {want}, the output of conv2d for `x` {x.shape} "
                          f"and `weight` {weight.shape}; got {grad_out.shape}")
-    compute, result = ck.result_dtype(grad_out, x, weight)
     grad_out, x, weight = (a.astype(compute, copy=False) for a in (grad_out, x, weight))
     xp = fast.pad(x, geom.pads)
     grad_w = fast.gemm_grad_weight(grad_out, xp, weight.shape[2:], geom)
