@@ -231,18 +231,30 @@ def shape_diagnoses(expected_shape, size_formula="H_out = (H + 2*P - K) // S + 1
     return out
 
 
-def _diagnose(received, variants, atol, rtol):
+def _diagnose(received, expected, variants, atol, rtol):
+    """The diagnoses whose wrong array equals `received` (or whose predicate accepts it), else,
+    when the shape is wrong, those whose shape equals the received one."""
+    found = []
     for wrong, text in (variants or {}).values():
         if isinstance(wrong, tuple):
             continue
-        wrong = np.asarray(wrong)
-        if wrong.shape == received.shape and np.allclose(received, wrong, atol=atol, rtol=rtol):
-            return text
-    for wrong, text in (variants or {}).values():
-        shape = wrong if isinstance(wrong, tuple) else np.shape(wrong)
-        if tuple(shape) == received.shape:
-            return text
-    return None
+        if callable(wrong):
+            hit = bool(wrong(received))
+        else:
+            wrong = np.asarray(wrong)
+            same_as_expected = wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol)
+            hit = (not same_as_expected and wrong.shape == received.shape
+                   and np.allclose(received, wrong, atol=atol, rtol=rtol))
+        if hit and text not in found:
+            found.append(text)
+    if not found and received.shape != expected.shape:
+        for wrong, text in (variants or {}).values():
+            if callable(wrong):
+                continue
+            shape = wrong if isinstance(wrong, tuple) else np.shape(wrong)
+            if tuple(shape) == received.shape and text not in found:
+                found.append(text)
+    return " Or: ".join(found[:2]) if found else None
 
 
 def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name="output"):
@@ -252,9 +264,11 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
         received: what the student's function returned (anything array-like).
         expected: the reference result, shape (...).
         case: dict describing the case (rendered ``key=value``; arrays as shape and dtype).
-        variants: name -> (wrong_array_or_shape, diagnosis). A wrong array matching `received`
-            in shape and values, or else a shape (or array shape) equal to the received shape,
-            adds "Likely bug: <diagnosis>".
+        variants: name -> (wrong, diagnosis), `wrong` being an array, a shape tuple or a
+            predicate ``f(received) -> bool``. A wrong array equal to `received` (and different
+            from `expected`) or an accepting predicate, or else, when the received shape is
+            wrong, a shape (or array shape) equal to it, adds "Likely bug: <diagnosis>"
+            (two at most, joined by "Or:").
         atol, rtol: tolerances of `np.allclose`.
         name: what is compared, for the message.
     Raises:
@@ -271,14 +285,17 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
     if received.dtype == object or received.dtype.kind not in "biuf":
         raise AssertionError(f"case {format_case(case)}: {name} has dtype {received.dtype}; "
                              "expected a numeric array")
-    lines = [f"wrong {name} for case {format_case(case)}",
-             f"  expected shape {tuple(expected.shape)}, received shape {tuple(received.shape)}"]
-    if received.shape == expected.shape:
-        if np.allclose(received, expected, atol=atol, rtol=rtol):
-            return
-        n_bad, parts = _first_differences(received, expected, atol, rtol)
-        lines.append(f"  {n_bad} of {expected.size} values differ; " + "; ".join(parts))
-    diagnosis = _diagnose(received, variants, atol, rtol)
+    lines = [f"wrong {name} for case {format_case(case)}"]
+    if received.shape == expected.shape and np.allclose(received, expected, atol=atol, rtol=rtol):
+        return
+    if expected.ndim == 0 and received.ndim == 0:
+        lines.append(f"  expected {_fmt(expected)}, received {_fmt(received)}")
+    else:
+        lines.append(f"  expected shape {tuple(expected.shape)}, received shape {tuple(received.shape)}")
+        if received.shape == expected.shape:
+            n_bad, parts = _first_differences(received, expected, atol, rtol)
+            lines.append(f"  {n_bad} of {expected.size} values differ; " + "; ".join(parts))
+    diagnosis = _diagnose(received, expected, variants, atol, rtol)
     if diagnosis:
         lines.append(f"  Likely bug: {diagnosis}")
     raise AssertionError("\n".join(lines))

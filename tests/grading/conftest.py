@@ -1,0 +1,163 @@
+"""Temporary nbgrader courses for the assignment tests: submit notebooks, autograde, read scores.
+
+Usage in a test module (one course per module, one nbgrader call for all its submissions):
+
+    @pytest.fixture(scope="module")
+    def graded(course_factory):
+        course = course_factory("01-corr2d")
+        course.submit("solution", course.solution())
+        course.submit("untouched", course.release())
+        course.submit("flipped", course.variant(replace={"corr2d": WRONG_SOURCE}))
+        course.autograde()
+        return course
+
+    def test_flipped(graded):
+        r = graded.result("flipped")
+        assert r.scores["test_corr2d_basic"] == 0 and "kernel is flipped" in r.text("test_corr2d_basic")
+
+Everything runs real nbgrader (its command line, in the temporary course directory, with the
+repository's nbgrader_config.py), unsandboxed.
+"""
+
+import copy
+import dataclasses
+import pathlib
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from conv_course import course as course_mod
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/grading" in str(item.fspath):
+            item.add_marker(pytest.mark.grading)
+
+
+def strip_ansi(text):
+    return _ANSI.sub("", text)
+
+
+def cell_text(cell):
+    """Everything a code cell printed: streams, results and errors (with tracebacks), ANSI removed."""
+    parts = []
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append(out.get("text", ""))
+        elif kind in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif kind == "error":
+            parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+            parts.extend(out.get("traceback", []))
+    return strip_ansi("\n".join(parts))
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+@dataclasses.dataclass
+class Result:
+    """One autograded submission: per-test-cell scores and the autograded notebook."""
+
+    scores: dict  # grade_id -> score of each grade cell
+    max_scores: dict
+    notebook: object  # the autograded nbformat notebook
+
+    @property
+    def total(self):
+        return sum(self.scores.values())
+
+    @property
+    def max_total(self):
+        return sum(self.max_scores.values())
+
+    def text(self, gid):
+        """The text output of the cell with nbgrader grade_id `gid` (errors included)."""
+        for cell in self.notebook.cells:
+            if grade_id(cell) == gid:
+                return cell_text(cell)
+        raise KeyError(f"no cell with grade_id {gid!r} in the autograded notebook")
+
+    def all_text(self):
+        return "\n".join(cell_text(c) for c in self.notebook.cells if c.cell_type == "code")
+
+
+class Course:
+    """A temporary nbgrader course holding one assignment copied from the repository's solutions/."""
+
+    def __init__(self, root, assignment):
+        self.root, self.assignment = pathlib.Path(root), assignment
+        self.nb_name = f"{assignment}.ipynb"
+        shutil.copy(ROOT / "nbgrader_config.py", self.root / "nbgrader_config.py")
+        shutil.copytree(ROOT / "solutions" / assignment, self.root / "solutions" / assignment)
+        self.run("generate_assignment", assignment, "--force")
+
+    def run(self, *args):
+        code = course_mod.nbgrader(str(self.root), *args, "--log-level=WARN", quiet=True)
+        assert code == 0, f"nbgrader {' '.join(args)} failed with exit status {code} (log above)"
+
+    def _read(self, directory):
+        return nbformat.read(self.root / directory / self.assignment / self.nb_name, as_version=4)
+
+    def solution(self):
+        """The source notebook (the instructor's solution, hidden tests included)."""
+        return self._read("solutions")
+
+    def release(self):
+        """The notebook students receive (stubs, no hidden tests)."""
+        return self._read("exercises")
+
+    def variant(self, replace=None, delete=(), base="solution"):
+        """`base` with the source of the cells whose grade_id is a key of `replace` replaced,
+        and the cells whose grade_id is in `delete` removed."""
+        nb = copy.deepcopy(self.solution() if base == "solution" else self.release())
+        replace = dict(replace or {})
+        missing = (set(replace) | set(delete)) - {grade_id(c) for c in nb.cells}
+        if missing:
+            raise KeyError(f"no cells with grade_id {sorted(missing)} in {self.assignment}")
+        nb.cells = [c for c in nb.cells if grade_id(c) not in set(delete)]
+        for cell in nb.cells:
+            if grade_id(cell) in replace:
+                cell.source = replace[grade_id(cell)].strip("\n")
+        return nb
+
+    def submit(self, student, nb):
+        path = self.root / "submitted" / student / self.assignment / self.nb_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+
+    def autograde(self, *extra):
+        """Autograde every submission in one nbgrader call; `extra` are nbgrader options,
+        e.g. "--Execute.timeout=5"."""
+        self.run("autograde", self.assignment, "--force", *extra)
+
+    def feedback(self):
+        self.run("generate_feedback", self.assignment, "--force")
+        return {p.parts[-3]: p.read_text() for p in (self.root / "feedback").glob(f"*/{self.assignment}/*.html")}
+
+    def result(self, student):
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", "conv-course") as gb:
+            nb = gb.find_submission_notebook(self.assignment, self.assignment, student)
+            scores = {g.name: g.score for g in nb.grades}
+            max_scores = {g.name: g.max_score for g in nb.grades}
+        notebook = nbformat.read(self.root / "autograded" / student / self.assignment / self.nb_name,
+                                 as_version=4)
+        return Result(scores, max_scores, notebook)
+
+
+@pytest.fixture(scope="session")
+def course_factory(tmp_path_factory):
+    """course_factory(assignment) -> a fresh `Course` in its own temporary directory."""
+    def make(assignment):
+        return Course(tmp_path_factory.mktemp(f"course-{assignment}"), assignment)
+    return make

@@ -1,0 +1,156 @@
+"""Assignment 01 through real nbgrader: full marks, zero, and one wrong student per diagnosed bug.
+
+Cells: test_output_size, test_corr2d_basic, test_corr2d_padding, test_corr2d_stride,
+test_corr2d_edge (1 point each). All submissions are autograded in ONE nbgrader call.
+"""
+
+import numpy as np
+import pytest
+
+from conv_course.grading import conv
+
+pytestmark = [pytest.mark.slow, pytest.mark.grading]
+
+A = "01-corr2d"
+CELLS = ["test_output_size", "test_corr2d_basic", "test_corr2d_padding", "test_corr2d_stride",
+         "test_corr2d_edge"]
+
+
+def corr2d_source(pad="np.pad(image, padding)", h_out="(padded.shape[0] - kh) // stride + 1",
+                  w_out="(padded.shape[1] - kw) // stride + 1", extra_cols=0,
+                  dtype="np.result_type(image, kernel)", step="stride", store="out[i, j]",
+                  shape="(h_out, w_out + {extra})", kernel="kernel", head=""):
+    """A student's corr2d written the way students write it, with one knob per bug."""
+    return f'''
+{head}
+def corr2d(image, kernel, stride=1, padding=0):
+    padded = {pad}
+    kh, kw = kernel.shape
+    h_out = {h_out}
+    w_out = {w_out}
+    out = np.zeros({shape.format(extra=extra_cols)}, dtype={dtype})
+    for i in range(h_out):
+        for j in range(w_out):
+            patch = padded[i * {step}:i * {step} + kh, j * {step}:j * {step} + kw]
+            {store} = (patch * {kernel}).sum()
+    return out
+'''
+
+
+# Visible edge cases never have a (3, 1) kernel; the hidden ones do (asserted below).
+HIDDEN_ONLY = corr2d_source(head="", store="out[i, j]").replace(
+    "    return out", "    if kernel.shape == (3, 1):\n        out = out + 1.0\n    return out")
+
+INFINITE_STRIDE = '''
+def corr2d(image, kernel, stride=1, padding=0):
+    padded = np.pad(image, padding)
+    kh, kw = kernel.shape
+    h_out = (padded.shape[0] - kh) // stride + 1
+    w_out = (padded.shape[1] - kw) // stride + 1
+    out = np.zeros((h_out, w_out), dtype=np.result_type(image, kernel))
+    i = 0
+    while i < h_out:            # rows advance by 1 // stride: 0 when stride > 1
+        for j in range(w_out):
+            out[i, j] = (padded[i * stride:i * stride + kh, j * stride:j * stride + kw] * kernel).sum()
+        i += 1 // stride
+    return out
+'''
+
+SUBMISSIONS = {
+    "flipped": {"corr2d": corr2d_source(kernel="kernel[::-1, ::-1]")},
+    "row_short": {"corr2d": corr2d_source(h_out="(padded.shape[0] - kh) // stride")},
+    "column_long": {"corr2d": corr2d_source(extra_cols=1)},
+    "stride_ignored": {"corr2d": corr2d_source(h_out="padded.shape[0] - kh + 1", w_out="padded.shape[1] - kw + 1",
+                                               step="1")},
+    "pad_one_side": {"corr2d": corr2d_source(pad="np.pad(image, ((padding, 0), (padding, 0)))")},
+    "pad_twice": {"corr2d": corr2d_source(pad="np.pad(image, 2 * padding)  # 2P in total")},
+    "swapped": {"corr2d": corr2d_source(shape="(w_out, h_out)", store="out[j, i]")},
+    "truncated_and_no_plus_one": {
+        "corr2d": corr2d_source(dtype="image.dtype"),
+        "conv_output_size": "def conv_output_size(n, kernel_size, stride=1, padding=0):\n"
+                            "    return (n + 2 * padding - kernel_size) // stride\n"},
+    "reference": {"corr2d": "from scipy.signal import correlate2d\n\n"
+                            "def corr2d(image, kernel, stride=1, padding=0):\n"
+                            "    return correlate2d(np.pad(image, padding), kernel, mode='valid')[::stride, ::stride]\n"},
+    "hidden_only": {"corr2d": HIDDEN_ONLY},
+    "infinite_stride": {"corr2d": INFINITE_STRIDE},
+}
+
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
+EXPECTED = {
+    "flipped": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "the kernel is flipped"}),
+    "row_short": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "output is one row short"}),
+    "column_long": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "output is one column long"}),
+    "stride_ignored": ([1, 1, 1, 0, 1], {"test_corr2d_stride": "stride ignored"}),
+    "pad_one_side": ([1, 1, 0, 1, 1], {"test_corr2d_padding": "padding on one side only"}),
+    "pad_twice": ([1, 1, 0, 1, 1], {"test_corr2d_padding": "padding applied twice"}),
+    "swapped": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "height and width are swapped"}),
+    "truncated_and_no_plus_one": ([0, 1, 1, 1, 0], {"test_corr2d_edge": "integer truncation",
+                                                    "test_output_size": "you forgot the + 1"}),
+    "reference": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "called scipy.signal.correlate2d while being checked"}),
+    "hidden_only": ([1, 1, 1, 1, 0], {}),
+    "infinite_stride": ([1, 1, 1, 0, 1], {"test_corr2d_stride": "CellTimeoutError"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(course_factory):
+    course = course_factory(A)
+    course.submit("solution", course.solution())
+    course.submit("untouched", course.release())
+    for student, replace in SUBMISSIONS.items():
+        course.submit(student, course.variant(replace=replace))
+    # A student who deleted a test cell and an answer cell: graded, not crashed.
+    course.submit("deleted_cells", course.variant(delete=["test_corr2d_padding", "conv_output_size"]))
+    course.autograde("--Execute.timeout=8")
+    return course
+
+
+def test_solution_gets_full_marks(graded):
+    r = graded.result("solution")
+    assert r.scores == dict.fromkeys(CELLS, 1.0)
+    assert r.max_total == 5
+
+
+def test_untouched_release_gets_zero(graded):
+    r = graded.result("untouched")
+    assert r.total == 0 and set(r.scores) == set(CELLS)
+    assert "not implemented yet" in r.text("test_corr2d_basic")
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_wrong_variant_gets_partial_score_and_diagnosis(graded, student):
+    scores, texts = EXPECTED[student]
+    r = graded.result(student)
+    assert [r.scores[c] for c in CELLS] == scores, r.all_text()[-3000:]
+    for cell, text in texts.items():
+        assert text in r.text(cell), r.text(cell)[-2000:]
+
+
+def test_hidden_only_failure_is_really_hidden():
+    visible = [c["kernel"].shape for c in conv._corr2d_cases("edge", hidden=False)]
+    hidden = [c["kernel"].shape for c in conv._corr2d_cases("edge", hidden=True)]
+    assert (3, 1) not in visible and (3, 1) in hidden
+
+
+def test_deleted_cells_are_graded_not_crashed(graded):
+    r = graded.result("deleted_cells")
+    assert set(r.scores) == set(CELLS)
+    assert r.scores["test_output_size"] == 0  # its answer cell is gone
+    assert r.scores["test_corr2d_padding"] == 1  # the test cell was put back and run
+    assert r.total == 4
+
+
+def test_feedback_hides_hidden_tests_and_solutions(graded):
+    pages = graded.feedback()
+    assert {"solution", "untouched", "hidden_only", "infinite_stride"} <= set(pages)
+    solution_line = "out[i, j] = np.sum(window * kernel)"
+    for student, html in pages.items():
+        assert "HIDDEN TESTS" not in html, student
+        assert "hidden=True" not in html, student
+        if student != "solution":
+            assert solution_line not in html, student
+    # A failing hidden test still shows the checker's message, but not the cell's hidden lines.
+    assert "wrong corr2d output" in pages["hidden_only"]
+    assert "traceback not shown" in pages["hidden_only"]
+    assert "CellTimeoutError" in pages["infinite_stride"]
