@@ -30,7 +30,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
 __all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
-           "bwrap_command", "run_sandboxed", "launch", "SandboxKernelManager", "WORKDIR_MARKER",
+           "bwrap_command", "run_sandboxed", "preflight", "launch", "SandboxKernelManager", "WORKDIR_MARKER",
            "add_sandbox_arguments", "run_sandbox"]
 
 KERNEL_NAME = "conv-course-sandbox"
@@ -254,12 +254,25 @@ def check():
     return results
 
 
+def preflight():
+    """Raise SandboxUnavailable unless bwrap runs here; install the kernelspec if it is missing."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    failed = [f"{what}: {detail}" for what, ok, detail in check()[:3] if not ok]
+    if failed:
+        raise SandboxUnavailable("; ".join(failed))
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        install()
+
+
 def _limits_from_env():
     raw = os.environ.get("CONV_COURSE_SANDBOX_LIMITS")
     return Limits(**json.loads(raw)) if raw else Limits()
 
 
-def launch(connection_file, kernel_argv=None):
+def launch(connection_file, extra_args=()):
     """Start ipykernel in the sandbox for `connection_file` (kernelspec entry point; execs bwrap)."""
     with open(connection_file) as f:
         info = json.load(f)
@@ -291,10 +304,11 @@ def launch(connection_file, kernel_argv=None):
         if any(os.path.exists(os.path.join(d, WORKDIR_MARKER)) for d in (cwd, os.path.dirname(cwd),
                                                                          os.path.dirname(os.path.dirname(cwd)))):
             _chown_tree(cwd, uid)
-    argv = kernel_argv or [sys.executable, "-m", "ipykernel_launcher", "-f", inner_conn,
-                           "--HistoryManager.hist_file=:memory:"]
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
+            *extra_args]
+    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION",) if k in os.environ}
     cmd = bwrap_command(argv, writable=writable, binds=[(private, sock_dir)], limits=limits, uid=uid,
-                        cwd=cwd)
+                        cwd=cwd, env=passed)
     _set_limits(limits)
     os.execv(cmd[0], cmd)
 
@@ -339,8 +353,8 @@ def _main(argv):
     parser = argparse.ArgumentParser(prog="python -m conv_course.sandbox")
     parser.add_argument("command", choices=["launch"])
     parser.add_argument("connection_file")
-    args = parser.parse_args(argv)
-    launch(args.connection_file)
+    args, extra = parser.parse_known_args(argv)
+    launch(args.connection_file, extra)
 
 
 if __name__ == "__main__":

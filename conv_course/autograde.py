@@ -1,0 +1,383 @@
+"""``conv-course autograde ASSIGNMENT --jobs N``: sandboxed, re-checked, parallel nbgrader autograding.
+
+Three phases, so that only this (coordinating) process ever writes the gradebook:
+
+1. prepare (here): read each ``submitted/<student>/<assignment>/`` notebook and sanitize it with
+   nbgrader's own preprocessors (locked and test cells restored from the gradebook);
+2. execute (workers, ``--jobs N`` processes or a Dask cluster with ``--scheduler``): run the
+   notebook in the sandboxed kernel, then the trusted re-check; return outputs and verdicts;
+3. record (here): nbgrader's Autograde converter, with execution replaced by the workers'
+   outputs, writes ``autograded/`` and the scores; the re-check then confirms or lowers each
+   test cell's score and flags disagreements (``trusted/<assignment>.json``, needs_manual_grade).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import nbformat
+
+from . import trusted
+
+__all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde"]
+
+_EXECUTED = {}  # (student, notebook) -> executed notebook, read by _UseExecuted in phase 3
+_MAX_FILES_BYTES = 64 << 20
+
+
+def load_course_config(course_dir):
+    """The course's nbgrader_config.py as a traitlets Config, with the course root set."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    bin_dir = os.path.dirname(sys.executable)  # nbgrader runs `alembic` from PATH to create the gradebook
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    cfg = Config()
+    if os.path.exists(os.path.join(course_dir, "nbgrader_config.py")):
+        cfg.merge(PyFileConfigLoader("nbgrader_config.py", path=course_dir).load_config())
+    cfg.CourseDirectory.root = os.path.abspath(course_dir)
+    return cfg
+
+
+def _prepare(cfg, coursedir, assignment, student, notebooks):
+    """Phase 1: sanitized notebooks and files of one submission (a job), or an error string."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: F401  (nbgrader's order)
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
+                                        OverwriteKernelspec)
+
+    sub = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+    src = coursedir.format_path(coursedir.source_directory, ".", assignment)
+    job = {"student": student, "assignment": assignment, "notebooks": {}, "files": {}}
+    for folder in (sub, src):  # source files overwrite the student's, as nbgrader does
+        for root, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(root, name)
+                if name.endswith(".ipynb") or os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                if os.path.getsize(path) + sum(map(len, job["files"].values())) > _MAX_FILES_BYTES:
+                    return job, f"submission files exceed {_MAX_FILES_BYTES >> 20} MiB"
+                with open(path, "rb") as f:
+                    job["files"][os.path.relpath(path, folder)] = f.read()
+    for nb_id in notebooks:
+        path = os.path.join(sub, f"{nb_id}.ipynb")
+        if not os.path.exists(path):
+            continue
+        try:
+            nb = nbformat.read(path, as_version=4)
+            resources = {"unique_key": nb_id, "nbgrader": {"student": student, "assignment": assignment,
+                                                           "notebook": nb_id, "db_url": coursedir.db_url}}
+            for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+                nb, resources = pp(config=cfg).preprocess(nb, resources)
+        except Exception as err:  # noqa: BLE001  any unreadable notebook fails this student only
+            return job, f"unreadable notebook {nb_id}.ipynb: {type(err).__name__}: {str(err)[:200]}"
+        job["notebooks"][nb_id] = nbformat.writes(nb)
+    if not job["notebooks"]:
+        return job, "no notebook submitted"
+    return job, None
+
+
+def _executor_class():
+    from nbgrader.preprocessors import Execute
+
+    class CappedExecute(Execute):
+        """nbgrader's Execute, with outputs capped per cell and a stop after two timeouts in a row."""
+
+        max_output_bytes = 1 << 20
+
+        def output(self, outs, msg, display_id, cell_index):
+            used = self._used = getattr(self, "_used", {})
+            used[cell_index] = used.get(cell_index, 0) + len(str(msg.get("content", "")))
+            if used[cell_index] > self.max_output_bytes:
+                if used.get(("note", cell_index)) is None:
+                    used[("note", cell_index)] = True
+                    outs.append(nbformat.v4.new_output("stream", name="stdout", text="[output truncated]\n"))
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+        def on_cell_executed(self, **kwargs):
+            super().on_cell_executed(**kwargs)
+            timed_out = kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError"
+            if timed_out and getattr(self, "_timed_out", False):
+                raise RuntimeError("kernel unresponsive: two cells in a row timed out")
+            self._timed_out = timed_out
+
+    return CappedExecute
+
+
+def _execute(nb, workdir, timeout, sandbox):
+    """Run `nb` in the (sandboxed) kernel; a dead kernel leaves its remaining cells failed."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    from .sandbox import KERNEL_NAME, SandboxKernelManager
+
+    kwargs = {"timeout": timeout, "interrupt_on_timeout": True, "allow_errors": True}
+    if sandbox:
+        kwargs.update(kernel_name=KERNEL_NAME, kernel_manager_class=SandboxKernelManager)
+    else:
+        kwargs.update(kernel_name="python3", kernel_manager_class=AsyncKernelManager)
+    error = None
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        _executor_class()(**kwargs).preprocess(nb, {"metadata": {"path": workdir}})
+    except Exception as err:  # noqa: BLE001  DeadKernelError, unresponsive kernel, start failure
+        error = f"{type(err).__name__}: {str(err)[:300]}"
+    for cell in nb.cells:  # an unexecuted test cell has no error output: nbgrader would give full points
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and cell.get("execution_count") is None and meta.get("grade"):
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="NotExecuted", evalue=error or "the cell did not run",
+                traceback=[f"NotExecuted: {error or 'the cell did not run'}"]))
+    return nb, error
+
+
+def _write_files(folder, files):
+    for rel, data in files.items():
+        path = os.path.normpath(os.path.join(folder, rel))
+        if not path.startswith(folder + os.sep):
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def grade_submission(job):
+    """Phase 2 (a worker; runs anywhere): execute and re-check one submission. Returns a dict."""
+    from nbgrader.utils import determine_grade, is_grade, is_solution
+
+    from .sandbox import WORKDIR_MARKER
+
+    start = time.perf_counter()
+    result = {"student": job["student"], "executed": {}, "kernel": {}, "trusted": {}, "error": None}
+    tmp = tempfile.mkdtemp(prefix="conv-course-grade-")
+    try:
+        open(os.path.join(tmp, WORKDIR_MARKER), "w").close()
+        for nb_id, text in job["notebooks"].items():
+            run_dir, check_dir = (os.path.join(tmp, part, job["student"]) for part in ("run", "check"))
+            for folder in (run_dir, check_dir):
+                os.makedirs(folder)
+                _write_files(folder, job["files"])
+            nb, error = _execute(nbformat.reads(text, as_version=4), run_dir, job["timeout"], job["sandbox"])
+            result["error"] = result["error"] or error
+            result["executed"][nb_id] = nbformat.writes(nb)
+            result["kernel"][nb_id] = {c.metadata.nbgrader["grade_id"]: determine_grade(c)[0]
+                                       for c in nb.cells if is_grade(c) and not is_solution(c)}
+            plan = (job.get("plans") or {}).get(nb_id)
+            if plan is not None:
+                verdicts = trusted.recheck(plan, nbformat.reads(text, as_version=4), check_dir,
+                                           sandbox=job["sandbox"], timeout=job["recheck_timeout"])
+                result["trusted"][nb_id] = {gid: list(v) for gid, v in verdicts.items()}
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(check_dir, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _autograde_class():
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
+                                        NbGraderPreprocessor, SaveAutoGrades)
+
+    class UseExecuted(NbGraderPreprocessor):
+        """Stands in for Execute: copies the worker's outputs onto nbgrader's own sanitized cells."""
+
+        def preprocess(self, nb, resources):
+            key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
+            done = _EXECUTED[key]
+            if [c.source for c in done.cells] != [c.source for c in nb.cells]:
+                raise RuntimeError(f"executed notebook of {key} does not match its sanitized cells")
+            for cell, ran in zip(nb.cells, done.cells):
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
+            return nb, resources
+
+    class RecordAutograde(Autograde):
+        autograde_preprocessors = [UseExecuted, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+
+    return RecordAutograde
+
+
+def _record(cfg, coursedir, assignment, results, failed):
+    """Phase 3: nbgrader writes autograded/ and scores; then the re-check confirms or lowers them."""
+    from nbgrader.api import Gradebook
+
+    for res in results.values():
+        for nb_id, text in res["executed"].items():
+            _EXECUTED[(res["student"], nb_id)] = nbformat.reads(text, as_version=4)
+    if results:
+        coursedir.assignment_id, coursedir.student_id = assignment, "*"
+        coursedir.student_id_exclude = ",".join(sorted(failed))
+        app = _autograde_class()(coursedir=coursedir, config=cfg)
+        app.force = True
+        app.log.setLevel("ERROR")
+        try:
+            app.start()
+        except Exception as err:  # noqa: BLE001  nbgrader raises once at the end for failed students
+            print(f"autograde: nbgrader reported: {err}", file=sys.stderr)
+    _EXECUTED.clear()
+    records = {}
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        for student, reason in failed.items():
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(assignment, student)
+            sub = gb.find_submission(assignment, student)
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    grade.auto_score, grade.needs_manual_grade = 0, False
+            gb.db.commit()
+            records[student] = {"status": "failed", "flags": [f"failed to run: {reason}"], "cells": {},
+                                "score": float(sub.score), "max_score": float(sub.max_score)}
+        for student, res in results.items():
+            records[student] = rec = {"status": "graded", "flags": [], "cells": {}}
+            if res["error"]:
+                rec["note"] = res["error"]
+            for nb_id, kernel in res["kernel"].items():
+                for gid, k_score in kernel.items():
+                    status, detail = res["trusted"].get(nb_id, {}).get(gid, ("unchecked", ""))
+                    grade = gb.find_grade(gid, nb_id, assignment, student)
+                    k_score = grade.auto_score if grade.auto_score is not None else k_score
+                    confirmed = 0.0 if status == "fail" else k_score
+                    rec["cells"][f"{nb_id}/{gid}"] = {"kernel": k_score, "confirmed": confirmed,
+                                                      "recheck": status, "detail": detail}
+                    if (status == "fail" and k_score) or (status == "pass" and not k_score):
+                        rec["flags"].append(f"{nb_id}/{gid}: kernel {k_score:g}, re-check {status}: {detail}")
+                        grade.manual_score, grade.needs_manual_grade = confirmed, True
+            gb.db.commit()
+            if rec["flags"]:
+                rec["status"] = "flagged"
+            sub = gb.find_submission(assignment, student)
+            rec["score"], rec["max_score"] = float(sub.score), float(sub.max_score)
+    return records
+
+
+def _pool(jobs, scheduler):
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+        return (lambda fn, items: client.map(fn, items, pure=False)), _dask_completed, client
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
+    return (lambda fn, items: [pool.submit(fn, item) for item in items]), as_completed, pool
+
+
+def _dask_completed(futures):
+    from distributed import as_completed
+
+    return as_completed(futures)
+
+
+def autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, recheck=True,
+              students=None, timeout=None, progress=True):
+    """Autograde every submission of `assignment` (see the module docstring). Returns {student: record}."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.coursedir import CourseDirectory
+
+    if jobs < 1:
+        raise ValueError(f"autograde: `jobs` must be >= 1; got {jobs}")
+    cfg = load_course_config(course_dir)
+    coursedir = CourseDirectory(config=cfg)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        try:
+            notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        except MissingEntry:
+            raise ValueError(f"autograde: assignment {assignment!r} is not in the gradebook; "
+                             "run `conv-course release` (nbgrader generate_assignment) first") from None
+    sub_root = os.path.join(coursedir.root, coursedir.submitted_directory)
+    found = sorted(s for s in os.listdir(sub_root) if os.path.isdir(os.path.join(sub_root, s, assignment))) \
+        if os.path.isdir(sub_root) else []
+    students = [s for s in found if students is None or s in students]
+    cell_timeout = int(timeout or cfg.Execute.get("timeout", 30) or 30)
+    plans = {}
+    if recheck:
+        src = os.path.join(coursedir.root, coursedir.source_directory, assignment)
+        for nb_id in notebooks:
+            with tempfile.TemporaryDirectory() as tmp:
+                shutil.copytree(src, tmp, dirs_exist_ok=True)
+                plans[nb_id] = trusted.build_plan(nbformat.read(os.path.join(src, f"{nb_id}.ipynb"), 4), tmp)
+    todo, failed = [], {}
+    for student in students:
+        job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
+        if error:
+            failed[student] = error
+            continue
+        job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans,
+                   recheck_timeout=cell_timeout * (2 + len(job["notebooks"])))
+        todo.append(job)
+    results = {}
+    if todo:
+        submit, completed, owner = _pool(jobs, scheduler)
+        from tqdm.auto import tqdm
+
+        try:
+            futures = {f: job["student"] for f, job in zip(submit(grade_submission, todo), todo)}
+            for fut in tqdm(completed(list(futures)), total=len(futures), desc=f"autograde {assignment}",
+                            unit="sub", disable=not progress, file=sys.stderr):
+                try:
+                    results[futures[fut]] = fut.result()
+                except Exception as err:  # noqa: BLE001  a crashed worker fails that student only
+                    failed[futures[fut]] = f"worker crashed: {type(err).__name__}: {str(err)[:200]}"
+        finally:
+            if not (scheduler and not isinstance(scheduler, str)):
+                owner.shutdown() if hasattr(owner, "shutdown") else owner.close()
+    records = _record(cfg, coursedir, assignment, results, failed)
+    trusted.write_flags(coursedir.root, assignment, records)
+    return records
+
+
+def summary_table(records):
+    """The per-student table and the totals line printed after a run."""
+    from .bench import format_table
+
+    rows = [{"student": s, "status": r["status"], "score": r.get("score"), "max": r.get("max_score"),
+             "note": (r["flags"] or [r.get("note") or ""])[0][:70]} for s, r in sorted(records.items())]
+    table = format_table(rows, [("student", "student", "{}"), ("status", "status", "{}"),
+                                ("score", "score", "{:g}"), ("max", "max", "{:g}"), ("note", "note", "{}")])
+    count = {k: sum(r["status"] == k for r in records.values()) for k in ("graded", "failed", "flagged")}
+    return table + f"\n\ngraded {count['graded']}, failed to run {count['failed']}, flagged {count['flagged']}"
+
+
+def add_autograde_arguments(parser):
+    parser.add_argument("assignment", help="assignment name, e.g. 01-corr2d")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--scheduler", default=None, help="Dask scheduler address: run the workers there")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run student code UNSANDBOXED, as you (only for code you trust)")
+    parser.add_argument("--no-recheck", action="store_true", help="skip the trusted re-check (not recommended)")
+    parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in s (default: nbgrader_config)")
+    parser.add_argument("--course-dir", default=".", help="course root holding nbgrader_config.py (default .)")
+
+
+def run_autograde(args):
+    from .sandbox import SandboxUnavailable, preflight
+
+    if args.no_sandbox:
+        print("autograde: WARNING --no-sandbox: student code runs as you, with your files and network",
+              file=sys.stderr)
+    else:
+        try:
+            preflight()
+        except SandboxUnavailable as err:
+            print(f"autograde: refusing to run student code: {err}", file=sys.stderr)
+            return 2
+    start = time.perf_counter()
+    try:
+        records = autograde(args.course_dir, args.assignment, jobs=args.jobs, scheduler=args.scheduler,
+                            sandbox=not args.no_sandbox, recheck=not args.no_recheck, students=args.student,
+                            timeout=args.timeout)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - start
+    print(summary_table(records))
+    print(f"{len(records)} submissions in {wall:.1f} s ({60 * len(records) / max(wall, 1e-9):.0f} per minute)")
+    return 1 if any(r["status"] == "failed" for r in records.values()) else 0
