@@ -57,8 +57,8 @@ def _cases(group, hidden, checker):
 
 def _student_code(filename):
     """True for code the student wrote (a notebook cell or script), False for libraries."""
-    if filename.startswith("<") and not filename.startswith("<ipython-input"):
-        return False  # <frozen ...>, <string> from library eval
+    if filename.startswith("<"):
+        return not filename.startswith("<frozen")  # <ipython-input-...>, <string>, <stdin>: user code
     path = os.path.realpath(filename)
     return not (path.startswith(_LIBRARY_DIRS) or path.startswith(_PACKAGE_DIR + os.sep))
 
@@ -211,7 +211,7 @@ def check_im2col(im2col, group="basic", hidden=False):
         AssertionError naming the case, the shapes, a few values and the likely bug.
     """
     if group == "vectorized":
-        return _check_vectorized("im2col", im2col, lambda x, w: (x, w.shape[2:]))
+        return _check_vectorized("im2col", im2col, lambda x, w: (x, w.shape[2:]), hidden)
     for x, k, s, p, _ in _cases(group, hidden, "check_im2col"):
         want = ops.im2col(x, k, stride=s, padding=p)
         variants = _im2col_variants(x, k, s, p)
@@ -232,7 +232,7 @@ def check_conv2d_matmul(conv2d_matmul, group="basic", hidden=False):
         AssertionError naming the case, the shapes, a few values and the likely bug.
     """
     if group == "vectorized":
-        return _check_vectorized("conv2d_matmul", conv2d_matmul, lambda x, w: (x, w))
+        return _check_vectorized("conv2d_matmul", conv2d_matmul, lambda x, w: (x, w), hidden)
     for i, (x, k, s, p, rng) in enumerate(_cases(group, hidden, "check_conv2d_matmul")):
         c_out = 1 + (i + x.shape[1]) % 3
         weight = rng.standard_normal((c_out, x.shape[1]) + k)
@@ -245,13 +245,14 @@ def check_conv2d_matmul(conv2d_matmul, group="basic", hidden=False):
         _compare(got, want, case, variants)
 
 
-def _check_vectorized(name, fn, make_args):
+def _check_vectorized(name, fn, make_args, hidden):
     """Fail if the student's Python work grows with the number of output pixels."""
-    rng = np.random.default_rng(66)
+    rng = np.random.default_rng(666 if hidden else 66)
+    n, c = (3, 1) if hidden else (2, 2)
     counts = []
     for size in (_SMALL, _BIG):
-        x = rng.standard_normal((2, 2, size, size))
-        w = rng.standard_normal((3, 2, 3, 3))
+        x = rng.standard_normal((n, c, size, size))
+        w = rng.standard_normal((3, c, 3, 3))
         args = make_args(x, w)
         want = ops.im2col(x, (3, 3)) if name == "im2col" else ops.conv2d(x, w)
         case = {"x.shape": x.shape, "kernel_size": (3, 3)}
