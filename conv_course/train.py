@@ -27,7 +27,7 @@ class History:
     """Per-epoch records of a `fit` run; every field is a list with one entry per epoch.
 
     ``val_loss``/``val_acc`` hold None when no validation set was given; ``lr`` is the
-    learning rate of the first parameter group at the end of the epoch; ``seconds`` the
+    learning rate of the first parameter group in the epoch's last step; ``seconds`` the
     wall time of the epoch (training plus validation).
     """
 
@@ -201,6 +201,7 @@ def fit(model, train, val=None, *, epochs=8, lr=5e-3, batch_size=64, optimizer="
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            last_lr = opt.param_groups[0]["lr"]  # the rate this step used
             if sched is not None:
                 sched.step()
             total_loss += loss.item() * len(yb)
@@ -210,7 +211,7 @@ def fit(model, train, val=None, *, epochs=8, lr=5e-3, batch_size=64, optimizer="
         vl, va = _loss_acc(model, *val_xy, 512, loss_fn) if val_xy is not None else (None, None)
         hist.val_loss.append(vl)
         hist.val_acc.append(va)
-        hist.lr.append(opt.param_groups[0]["lr"])
+        hist.lr.append(last_lr)
         hist.seconds.append(time.perf_counter() - t0)
         bar.set_postfix(loss=f"{hist.train_loss[-1]:.3f}", acc=f"{hist.train_acc[-1]:.3f}",
                         **({"val_acc": f"{va:.3f}"} if va is not None else {}))
