@@ -99,6 +99,7 @@ def _executor_class():
 
         def on_cell_executed(self, **kwargs):
             super().on_cell_executed(**kwargs)
+            self.replied = getattr(self, "replied", set()) | {kwargs["cell_index"]}
             timed_out = kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError"
             if timed_out and getattr(self, "_timed_out", False):
                 raise RuntimeError("kernel unresponsive: two cells in a row timed out")
@@ -120,13 +121,15 @@ def _execute(nb, workdir, timeout, sandbox):
         kwargs.update(kernel_name="python3", kernel_manager_class=AsyncKernelManager)
     error = None
     os.environ["NBGRADER_EXECUTION"] = "autograde"
+    executor = _executor_class()(**kwargs)
     try:
-        _executor_class()(**kwargs).preprocess(nb, {"metadata": {"path": workdir}})
+        executor.preprocess(nb, {"metadata": {"path": workdir}})
     except Exception as err:  # noqa: BLE001  DeadKernelError, unresponsive kernel, start failure
         error = f"{type(err).__name__}: {str(err)[:300]}"
-    for cell in nb.cells:  # an unexecuted test cell has no error output: nbgrader would give full points
+    replied = getattr(executor, "replied", set())
+    for i, cell in enumerate(nb.cells):  # a test cell with no reply and no error would get full points
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and cell.get("execution_count") is None and meta.get("grade"):
+        if cell.cell_type == "code" and i not in replied and meta.get("grade"):
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="NotExecuted", evalue=error or "the cell did not run",
                 traceback=[f"NotExecuted: {error or 'the cell did not run'}"]))

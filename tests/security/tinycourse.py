@@ -6,6 +6,7 @@ never depend on the real assignments (and stay fast): `make_course(root, {studen
 
 import json
 import os
+import sys
 import textwrap
 
 import nbformat
@@ -32,12 +33,29 @@ assert np.allclose(scale(np.arange(3.0), 2.0), [0.0, 2.0, 4.0]), "scale(arange(3
 ### BEGIN HIDDEN TESTS
 assert np.allclose(scale(np.ones((2, 2)), -1.5), -1.5 * np.ones((2, 2)))
 ### END HIDDEN TESTS''',
+    "test_checker": '''"""scale passes the course checker (1 point)."""
+from tinycheck import check_scale
+check_scale(scale)''',
     "test_random": '''"""scale on random matrices (1 point)."""
 rng = np.random.default_rng(0)
 for _ in range(3):
     x = rng.normal(size=(3, 4))
     assert np.allclose(scale(x, 3.0), 3.0 * x), "scale(x, 3) is wrong"''',
 }
+
+
+CHECKER = '''"""The tiny course's checker module, shipped beside the notebook (like conv_course.grading)."""
+import numpy as np
+
+
+def check_scale(scale):
+    for k in (0.5, -2.0):
+        x = np.linspace(-1.0, 1.0, 5)
+        got = scale(x, k)
+        if not np.allclose(got, k * x):
+            raise AssertionError(f"scale(x, {k}) = {got}, expected {k * x}")
+'''
+POINTS = len(TESTS)
 
 
 def _cell(kind, source, grade_id, points=None):
@@ -72,11 +90,14 @@ def make_course(root, submissions, timeout=10):
     from conv_course.autograde import load_course_config
 
     root = str(root)
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     with open(os.path.join(root, "nbgrader_config.py"), "w") as f:
         f.write(CONFIG.format(timeout=timeout))
     src = os.path.join(root, "solutions", ASSIGNMENT)
     os.makedirs(src, exist_ok=True)
     nbformat.write(source_notebook(), os.path.join(src, f"{ASSIGNMENT}.ipynb"))
+    with open(os.path.join(src, "tinycheck.py"), "w") as f:
+        f.write(CHECKER)
     if not os.path.exists(os.path.join(root, "gradebook.db")):
         cfg = load_course_config(root)
         coursedir = CourseDirectory(config=cfg)
