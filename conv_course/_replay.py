@@ -96,6 +96,7 @@ def decode(node, arrays, depth=0, tensors=False):
 
 def same(want, got, rtol=1e-5, atol=1e-8):
     """Whether `got` equals the reference `want`: same structure, shapes, and values to tolerance."""
+    want, got = (v.item() if isinstance(v, np.generic) else v for v in (want, got))
     if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
         try:
             a, b = np.asarray(want), np.asarray(got)

@@ -42,7 +42,7 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8
         "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/.mpl"}
 # Runs inside the sandbox as root (privileged mode only): drop to the grading uid, then exec.
 _DROP = ("import os,sys\nu=int(sys.argv[1])\nos.setgroups([]);os.setresgid(u,u,u);os.setresuid(u,u,u)\n"
-         "os.execv(sys.argv[2],sys.argv[2:])")
+         "os.execvp(sys.argv[2],sys.argv[2:])")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -209,8 +209,7 @@ def install(prefix=None, limits=None):
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, "kernel.json"), "w") as f:
             json.dump(kernelspec(limits), f, indent=1)
-        return KernelSpecManager().install_kernel_spec(tmp, KERNEL_NAME, prefix=prefix or sys.prefix,
-                                                       replace=True)
+        return KernelSpecManager().install_kernel_spec(tmp, KERNEL_NAME, prefix=prefix or sys.prefix)
 
 
 _PROBE = """import json, os, socket, sys
@@ -310,6 +309,10 @@ def launch(connection_file, extra_args=()):
     cmd = bwrap_command(argv, writable=writable, binds=[(private, sock_dir)], limits=limits, uid=uid,
                         cwd=cwd, env=passed)
     _set_limits(limits)
+    if not os.environ.get("CONV_COURSE_SANDBOX_DEBUG"):  # ipykernel's banner is noise in a grading run
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
     os.execv(cmd[0], cmd)
 
 
