@@ -64,10 +64,8 @@ def _patch_module(module, func_name, blocked_by_id):
         orig = getattr(module, name, None)
         if not callable(orig) or isinstance(orig, type) or hasattr(orig, "__wrapped_reference__"):
             continue
-        wrapper = blocked_by_id.get(id(orig))
-        if wrapper is None:
-            wrapper = _blocked(func_name, f"{module.__name__}.{name}", orig)
-            blocked_by_id[id(orig)] = wrapper
+        wrapper = _blocked(func_name, f"{module.__name__}.{name}", orig)
+        blocked_by_id.setdefault(id(orig), wrapper)  # for names the student imported directly
         _state["saved"].append((module.__dict__, name, orig))
         module.__dict__[name] = wrapper
 

@@ -1,0 +1,67 @@
+"""Assignment 03 through real nbgrader: channels, 1x1, groups, parameter counts.
+
+Cells: test_multi_in, test_multi_in_out, test_conv1x1, test_grouped_conv2d, test_conv_params.
+"""
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.grading]
+
+A = "03-channels"
+CELLS = ["test_multi_in", "test_multi_in_out", "test_conv1x1", "test_grouped_conv2d", "test_conv_params"]
+
+SUBMISSIONS = {
+    "last_channel_only": {"corr2d_multi_in": "def corr2d_multi_in(X, K):\n"
+                                             "    for x, k in zip(X, K):\n"
+                                             "        out = corr2d(x, k)   # overwritten, not added\n"
+                                             "    return out\n"},
+    "round_robin_groups": {"grouped_conv2d": '''
+def grouped_conv2d(x, weight, groups):
+    per_in = x.shape[1] // groups
+    out = []
+    for co in range(weight.shape[0]):
+        g = co % groups
+        out.append(np.stack([corr2d_multi_in(img[g * per_in:(g + 1) * per_in], weight[co]) for img in x]))
+    return np.stack(out, axis=1)
+'''},
+    "transposed_1x1_and_no_bias": {
+        "conv1x1": "def conv1x1(X, K):\n    c, h, w = X.shape\n    return (K.T @ X.reshape(c, h * w)).reshape(-1, h, w)\n",
+        "conv_params": "def conv_params(c_in, c_out, kernel_size, groups=1, bias=True):\n"
+                       "    return c_out * (c_in // groups) * kernel_size ** 2\n"},
+}
+
+EXPECTED = {
+    "last_channel_only": ([0, 0, 1, 0, 1], {"test_multi_in": "missing sum over input channels"}),
+    "round_robin_groups": ([1, 1, 1, 0, 1], {"test_grouped_conv2d": "assigned to groups round-robin"}),
+    "transposed_1x1_and_no_bias": ([1, 1, 0, 1, 0], {"test_conv1x1": "yours multiplied by K.T",
+                                                     "test_conv_params": "bias not counted"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(course_factory):
+    course = course_factory(A)
+    course.submit("solution", course.solution())
+    course.submit("untouched", course.release())
+    for student, replace in SUBMISSIONS.items():
+        course.submit(student, course.variant(replace=replace))
+    course.autograde()
+    return course
+
+
+def test_solution_gets_full_marks(graded):
+    assert graded.result("solution").scores == dict.fromkeys(CELLS, 1.0)
+
+
+def test_untouched_release_gets_zero(graded):
+    r = graded.result("untouched")
+    assert r.total == 0 and r.max_total == 5
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_student_gets_expected_scores_and_diagnosis(graded, student):
+    scores, texts = EXPECTED[student]
+    r = graded.result(student)
+    assert [r.scores[c] for c in CELLS] == scores, r.all_text()[-3000:]
+    for cell, text in texts.items():
+        assert text in r.text(cell), r.text(cell)[-2000:]
