@@ -10,7 +10,7 @@ GLUE_USE = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)(?::[^`]*)?`")
 GLUE_DEF = re.compile(r"""glue\(\s*["']([^"']+)["']""")
 CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 TERM = re.compile(r"\{term\}`([^`]+)`")
-INCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n:pyobject: (\w+)")
+INCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n:pyobject: ([\w.]+)")
 BIB_KEY = re.compile(r"^@\w+\{([^,]+),", re.M)
 
 # (first author's surname, year, words of the title) the bibliography must hold
@@ -76,8 +76,11 @@ def test_included_package_functions_exist(doc):
     for rel, name in INCLUDE.findall(path.read_text(encoding="utf-8")):
         target = (path.parent / rel).resolve()
         assert target.is_file(), f"{doc}: literalinclude of missing file {rel}"
-        assert re.search(rf"^def {name}\(", target.read_text(encoding="utf-8"), re.M), \
-            f"{doc}: {rel} defines no top-level function {name}"
+        code = target.read_text(encoding="utf-8")
+        outer, _, method = name.partition(".")
+        assert re.search(rf"^(def|class) {outer}\b", code, re.M), f"{doc}: {rel} defines no top-level {outer}"
+        if method:
+            assert re.search(rf"^\s+def {method}\(", code, re.M), f"{doc}: {rel} has no method {name}"
 
 
 def test_every_cited_key_is_in_the_bibliography():
