@@ -7,9 +7,11 @@ Shapes use the book's letters: x (N, C, H, W), weight (C_out, C_in // groups, kh
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["pad", "windows", "gemm_forward", "gemm_grad_weight", "gemm_grad_input", "col2im_add"]
+from . import _threads
 
-# Column buffers are built a batch chunk at a time, so that one chunk stays in the L2/L3 cache.
+__all__ = ["pad", "windows", "gemm_forward", "gemm_backward", "col2im_add"]
+
+# Column buffers are built a block of samples (or output rows) at a time, so that they stay in cache.
 _CHUNK_BYTES = 4 << 20
 
 
@@ -36,48 +38,100 @@ def windows(xp, kernel, stride, dilation, out):
                       writeable=False)
 
 
-def _chunk(per_sample_bytes):
-    return max(1, _CHUNK_BYTES // max(1, per_sample_bytes))
+def _blocks(n, ho, row_bytes):
+    """(n0, n1, r0, r1) blocks: whole samples while a column block fits `_CHUNK_BYTES`, else row bands."""
+    rows = max(1, _CHUNK_BYTES // max(1, row_bytes))
+    if rows >= ho:
+        step = max(1, min(rows // ho, -(-n // 2)))  # at least two blocks when n > 1, for two threads
+        return [(n0, min(n, n0 + step), 0, ho) for n0 in range(0, n, step)]
+    return [(n0, n0 + 1, r0, min(ho, r0 + rows)) for n0 in range(n) for r0 in range(0, ho, rows)]
+
+
+def _columns(win, block, groups, buf):
+    """Copy a block of windows into `buf`: (nb, groups, C_in/g*kh*kw, rows*W_out), one GEMM operand per sample and group."""
+    n0, n1, r0, r1 = block
+    src = win[n0:n1, :, :, :, r0:r1]
+    cols = buf[:src.size].reshape(src.shape)
+    np.copyto(cols, src)
+    return cols.reshape(n1 - n0, groups, -1, (r1 - r0) * win.shape[5])
 
 
 def gemm_forward(xp, weight, geom):
-    """(N, C_out, H_out, W_out) = per group, weight (C_out/g, C_in/g*kh*kw) @ columns (C_in/g*kh*kw, H_out*W_out)."""
-    n, c = xp.shape[:2]
+    """(N, C_out, H_out, W_out): per sample and group, weight (C_out/g, K) @ columns (K, rows*W_out).
+
+    K = C_in/g*kh*kw. Columns are built a block at a time (so they stay in cache) and each product is
+    written by BLAS straight into the output. Blocks are shared out among threads (see `_threads`).
+    """
+    n = xp.shape[0]
     c_out, c_g, kh, kw = weight.shape
-    g = geom.groups
-    ho, wo = geom.out
-    k = c_g * kh * kw
-    out = np.empty((n, c_out, ho, wo), dtype=np.result_type(xp, weight))
-    w = weight.reshape(g, c_out // g, k)
-    if (kh, kw) == (1, 1) and geom.stride == (1, 1):
-        np.matmul(w, xp.reshape(n, g, k, ho * wo), out=out.reshape(n, g, c_out // g, ho * wo))
-        return out
+    g, (ho, wo) = geom.groups, geom.out
+    og = c_out // g
+    dtype = np.result_type(xp, weight)
+    out = np.empty((n, c_out, ho, wo), dtype=dtype)
+    w = weight.reshape(g, og, c_g * kh * kw)
     win = windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
-    step = _chunk(c * kh * kw * ho * wo * xp.itemsize)
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        cols = np.ascontiguousarray(win[n0:n1]).reshape(n1 - n0, g, k, ho * wo)
-        np.matmul(w, cols, out=out[n0:n1].reshape(n1 - n0, g, c_out // g, ho * wo))
+    blocks = _blocks(n, ho, g * c_g * kh * kw * wo * dtype.itemsize)
+
+    def work(part):
+        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * c_g * kh * kw * wo, dtype=dtype)
+        for n0, n1, r0, r1 in part:
+            cols = _columns(win, (n0, n1, r0, r1), g, buf)
+            for i in range(n1 - n0):
+                for gi in range(g):
+                    np.matmul(w[gi], cols[i, gi], out=out[n0 + i, gi * og:(gi + 1) * og, r0:r1].reshape(og, -1))
+
+    _threads.run_parts(work, blocks)
     return out
 
 
-def gemm_grad_weight(grad_out, xp, kernel, geom):
-    """(C_out, C_in/g, kh, kw): per group, sum over the batch of grad_out (C_out/g, HW) @ columns.T."""
-    n, c = xp.shape[:2]
-    c_out = grad_out.shape[1]
-    g = geom.groups
-    kh, kw = kernel
-    ho, wo = geom.out
-    k = c // g * kh * kw
-    win = windows(xp, kernel, geom.stride, geom.dilation, geom.out)
-    go = grad_out.reshape(n, g, c_out // g, ho * wo)
-    grad_w = np.zeros((g, c_out // g, k), dtype=np.result_type(grad_out, xp))
-    step = _chunk(c * kh * kw * ho * wo * xp.itemsize)
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        cols = np.ascontiguousarray(win[n0:n1]).reshape(n1 - n0, g, k, ho * wo)
-        grad_w += np.matmul(go[n0:n1], cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    return grad_w.reshape(c_out, c // g, kh, kw)
+def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
+    """(grad_xp (N, C_in, Hp, Wp), grad_weight or None): the two GEMMs of conv2d's backward, block by block.
+
+    Per sample and group: grad_weight += grad_out (C_out/g, M) @ columns.T (M, K), which needs the
+    padded input `xp` (without it only grad_xp is computed, as conv_transpose2d needs); column
+    gradients weight.T @ grad_out (K, M) are summed into grad_xp with one strided slice-add per
+    kernel offset (no np.add.at). Threads sum private grad_weight (and, for row bands, grad_xp) copies.
+    """
+    n, c_out = grad_out.shape[:2]
+    _, c_g, kh, kw = weight.shape
+    g, (ho, wo), (sh, sw), (dh, dw) = geom.groups, geom.out, geom.stride, geom.dilation
+    og, k = c_out // g, c_g * kh * kw
+    dtype = np.result_type(grad_out, weight)
+    w_t = weight.reshape(g, og, k).transpose(0, 2, 1)
+    win = None if xp is None else windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
+    blocks = _blocks(n, ho, max(g * k, c_out) * wo * dtype.itemsize)
+    bands = any(r1 - r0 != ho for _, _, r0, r1 in blocks)
+    shared = None if bands else np.zeros(padded_shape, dtype=dtype)
+
+    def work(part):
+        grad_xp = np.zeros(padded_shape, dtype=dtype) if bands else shared
+        grad_w = None if xp is None else np.zeros((g, og, k), dtype=dtype)
+        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * k * wo, dtype=dtype)
+        for n0, n1, r0, r1 in part:
+            cols = None if xp is None else _columns(win, (n0, n1, r0, r1), g, buf)
+            rows = r1 - r0
+            for i in range(n1 - n0):
+                for gi in range(g):
+                    go = grad_out[n0 + i, gi * og:(gi + 1) * og, r0:r1].reshape(og, -1)
+                    if cols is not None:
+                        grad_w[gi] += go @ cols[i, gi].T
+                    dcols = (w_t[gi] @ go).reshape(c_g, kh, kw, rows, wo)
+                    target = grad_xp[n0 + i, gi * c_g:(gi + 1) * c_g]
+                    for u in range(kh):
+                        top = u * dh + r0 * sh
+                        for v in range(kw):
+                            target[:, top:top + sh * (rows - 1) + 1:sh, v * dw:v * dw + sw * (wo - 1) + 1:sw] += \
+                                dcols[:, u, v]
+        return grad_xp, grad_w
+
+    results = _threads.run_parts(work, blocks)
+    grad_xp = sum(r[0] for r in results[1:]) + results[0][0] if bands else shared
+    if xp is None:
+        return grad_xp, None
+    grad_w = results[0][1]
+    for r in results[1:]:
+        grad_w += r[1]
+    return grad_xp, grad_w.reshape(c_out, c_g, kh, kw)
 
 
 def col2im_add(cols, padded_shape, kernel, stride, dilation):
@@ -92,15 +146,3 @@ def col2im_add(cols, padded_shape, kernel, stride, dilation):
         for v in range(kw):
             xp[:, :, u * dh:u * dh + sh * (ho - 1) + 1:sh, v * dw:v * dw + sw * (wo - 1) + 1:sw] += cols[:, :, u, v]
     return xp
-
-
-def gemm_grad_input(grad_out, weight, padded_shape, geom):
-    """Gradient w.r.t. the padded input (N, C_in, Hp, Wp): columns = weight.T @ grad_out, then col2im."""
-    n, c_out = grad_out.shape[:2]
-    _, c_g, kh, kw = weight.shape
-    g = geom.groups
-    ho, wo = geom.out
-    w_t = weight.reshape(g, c_out // g, c_g * kh * kw).transpose(0, 2, 1)
-    cols = np.matmul(w_t, grad_out.reshape(n, g, c_out // g, ho * wo))
-    cols = cols.reshape(n, g * c_g, kh, kw, ho, wo)
-    return col2im_add(cols, padded_shape, (kh, kw), geom.stride, geom.dilation)

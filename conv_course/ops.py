@@ -164,8 +164,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
                          f"and `weight` {weight.shape}; got {grad_out.shape}")
     grad_out, x, weight = (a.astype(compute, copy=False) for a in (grad_out, x, weight))
     xp = fast.pad(x, geom.pads)
-    grad_w = fast.gemm_grad_weight(grad_out, xp, weight.shape[2:], geom)
-    grad_xp = fast.gemm_grad_input(grad_out, weight, xp.shape, geom)
+    grad_xp, grad_w = fast.gemm_backward(grad_out, weight, xp.shape, geom, xp)
     (top, _), (left, _) = geom.pads
     grad_x = grad_xp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
     grad_b = grad_out.sum(axis=(0, 2, 3))
@@ -212,7 +211,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     compute, result = ck.result_dtype(x, weight, bias)
     x, weight = x.astype(compute, copy=False), weight.astype(compute, copy=False)
     geom = ck.Geometry(((pads[0],) * 2, (pads[1],) * 2), stride, dilation, tuple(x.shape[2:]), groups)
-    y = fast.gemm_grad_input(x, weight, (x.shape[0], c_g * groups, full[0], full[1]), geom)
+    y, _ = fast.gemm_backward(x, weight, (x.shape[0], c_g * groups, full[0], full[1]), geom)
     y = y[:, :, pads[0]:pads[0] + out[0], pads[1]:pads[1] + out[1]]
     if bias is not None:
         y = y + bias.astype(compute)[:, None, None]

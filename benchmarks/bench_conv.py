@@ -1,0 +1,119 @@
+"""Time conv_course.ops.conv2d and conv2d_backward against torch, in one process, interleaved.
+
+Both thread pools (numpy's BLAS and torch) are limited to the same count; inputs are float32.
+Forward compares `ops.conv2d` with `F.conv2d`; backward compares `ops.conv2d_backward` with
+`torch.ops.aten.convolution_backward` (the kernel autograd calls for conv2d's backward, without
+re-running the forward). Ratios ours/torch are what matter: the CPU may be shared.
+
+    python benchmarks/bench_conv.py [--quick] [--repeats R] [--threads T]
+
+From other code (e.g. the book's performance appendix)::
+
+    bench_conv = runpy.run_path("benchmarks/bench_conv.py")       # does not run main()
+    rows = bench_conv["run"](bench_conv["QUICK_SUITE"], repeats=3)
+"""
+
+import argparse
+import math
+import sys
+
+import numpy as np
+
+from conv_course import bench, ops
+
+# (label, (N, C_in, H, W), C_out, k, stride, padding)
+SUITE = [
+    ("1x1x28x28 -> 1, 3x3", (1, 1, 28, 28), 1, 3, 1, 0),
+    ("64x1x28x28 -> 32, 3x3", (64, 1, 28, 28), 32, 3, 1, 0),
+    ("64x32x26x26 -> 64, 3x3", (64, 32, 26, 26), 64, 3, 1, 0),
+    ("8x64x56x56 -> 64, 3x3 p1", (8, 64, 56, 56), 64, 3, 1, 1),
+    ("1x3x224x224 -> 64, 7x7 s2 p3", (1, 3, 224, 224), 64, 7, 2, 3),
+    ("16x3x256x256 -> 16, 5x5", (16, 3, 256, 256), 16, 5, 1, 0),
+]
+# A few-second version: the same kinds of layers, smaller batches.
+QUICK_SUITE = [
+    ("1x1x28x28 -> 1, 3x3", (1, 1, 28, 28), 1, 3, 1, 0),
+    ("16x1x28x28 -> 32, 3x3", (16, 1, 28, 28), 32, 3, 1, 0),
+    ("8x32x26x26 -> 64, 3x3", (8, 32, 26, 26), 64, 3, 1, 0),
+    ("1x3x224x224 -> 64, 7x7 s2 p3", (1, 3, 224, 224), 64, 7, 2, 3),
+]
+COLUMNS = [("shape", "shape", "{}"), ("pass", "pass", "{}"), ("ours_ms", "ours ms", "{:.3f}"),
+           ("torch_ms", "torch ms", "{:.3f}"), ("ours_gflops", "ours GFLOP/s", "{:.1f}"),
+           ("torch_gflops", "torch GFLOP/s", "{:.1f}"), ("ratio", "ours/torch", "{:.2f}"), ("flag", "IQR>10%", "{}")]
+
+
+def _inputs(shape, c_out, k, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random(shape, dtype=np.float32)
+    weight = (rng.standard_normal((c_out, shape[1], k, k)) * math.sqrt(2 / (shape[1] * k * k))).astype(np.float32)
+    return x, weight, rng.standard_normal(c_out).astype(np.float32)
+
+
+def _row(label, which, flops, res):
+    ours, theirs = res["ours"], res["torch"]
+    return {"shape": label, "pass": which,
+            "ours_ms": 1e3 * ours["median_s"], "torch_ms": 1e3 * theirs["median_s"],
+            "ours_iqr_ms": 1e3 * ours["iqr_s"], "torch_iqr_ms": 1e3 * theirs["iqr_s"],
+            "ours_gflops": flops / ours["median_s"] / 1e9, "torch_gflops": flops / theirs["median_s"] / 1e9,
+            "ratio": ours["median_s"] / theirs["median_s"],
+            "flag": "noisy" if ours["noisy"] or theirs["noisy"] else ""}
+
+
+def run(suite=SUITE, repeats=7, threads=2, backward=True):
+    """Time each case of `suite`; returns one row (dict) per case and pass ("forward"/"backward")."""
+    import torch
+    import torch.nn.functional as F
+
+    bench.limit_threads(threads)
+    rows = []
+    for label, shape, c_out, k, stride, padding in suite:
+        x, weight, bias = _inputs(shape, c_out, k)
+        xt, wt, bt = map(torch.from_numpy, (x, weight, bias))
+        kw = dict(stride=stride, padding=padding)
+        y = ops.conv2d(x, weight, bias, **kw)
+        flops = 2.0 * y.size * shape[1] * k * k
+        res = bench.interleaved({"ours": lambda: ops.conv2d(x, weight, bias, **kw),
+                                 "torch": lambda: F.conv2d(xt, wt, bt, **kw)}, repeats=repeats)
+        rows.append(_row(label, "forward", flops, res))
+        if not backward:
+            continue
+        grad_out = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+        gt = torch.from_numpy(grad_out)
+        res = bench.interleaved({
+            "ours": lambda: ops.conv2d_backward(grad_out, x, weight, **kw),
+            "torch": lambda: torch.ops.aten.convolution_backward(
+                gt, xt, wt, [c_out], [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1, [True, True, True]),
+        }, repeats=repeats)
+        rows.append(_row(label, "backward", 2 * flops, res))
+    return rows
+
+
+def geometric_mean(values):
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller suite, 3 repeats (a few seconds)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 7, quick 3)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    suite = QUICK_SUITE if args.quick else SUITE
+    repeats = args.repeats or (3 if args.quick else 7)
+    rows = run(suite, repeats, args.threads)
+    print(bench.format_table(rows, COLUMNS))
+    summary = {p: geometric_mean(r["ratio"] for r in rows if r["pass"] == p) for p in ("forward", "backward")}
+    print("geometric mean ours/torch: " + ", ".join(f"{p} {v:.2f}" for p, v in summary.items()))
+    path = bench.write_results("conv" if not args.quick else "conv_quick", {
+        "benchmark": "conv2d forward and backward, conv_course.ops vs torch", "dtype": "float32",
+        "repeats": repeats, "environment": bench.environment(args.threads),
+        "suite": [{"label": s[0], "input": s[1], "c_out": s[2], "k": s[3], "stride": s[4], "padding": s[5]}
+                  for s in suite],
+        "rows": rows, "geometric_mean_ratio": summary})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

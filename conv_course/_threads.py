@@ -1,0 +1,67 @@
+"""Run blocks of a convolution on as many Python threads as BLAS may use, each with single-threaded BLAS.
+
+A multithreaded BLAS call synchronises its threads many times (once per panel of the inner
+dimension); on a busy machine each synchronisation can wait for a descheduled thread. Splitting the
+batch into one part per thread, each computed with one-threaded BLAS, needs a single join instead.
+The thread count is numpy's BLAS limit (e.g. set by `threadpoolctl` or `conv_course.bench.limit_threads`),
+so ops never uses more threads than BLAS would. Falls back to running inline when BLAS limits cannot
+be read or changed from this thread.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["run_parts", "split"]
+
+_STATE = {"blas": None, "pool": None, "size": 0}
+_LOCK = threading.Lock()
+
+
+def _blas():
+    """threadpoolctl controllers of numpy's BLAS libraries ([] if threadpoolctl is unavailable)."""
+    if _STATE["blas"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _STATE["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # pragma: no cover - threadpoolctl missing or failing: run inline
+            _STATE["blas"] = []
+    return _STATE["blas"]
+
+
+def split(items, parts):
+    """`items` cut into at most `parts` contiguous, nearly equal, non-empty lists."""
+    parts = max(1, min(parts, len(items)))
+    q, r = divmod(len(items), parts)
+    bounds = [i * q + min(i, r) for i in range(parts + 1)]
+    return [items[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def run_parts(fn, items):
+    """[fn(part) for part in split(items, T)] with T = BLAS thread count, each part on its own thread.
+
+    While the parts run, BLAS is set to one thread, then restored. With T == 1, a single item,
+    or BLAS limits out of reach, runs fn(items) inline and returns [result].
+    """
+    libs = _blas()
+    threads = min((lib.get_num_threads() or 1) for lib in libs) if libs else 1
+    if threads <= 1 or len(items) <= 1 or not _LOCK.acquire(blocking=False):
+        return [fn(items)]
+    try:
+        old = [lib.get_num_threads() for lib in libs]
+        for lib in libs:
+            lib.set_num_threads(1)
+        try:
+            if any(lib.get_num_threads() != 1 for lib in libs):  # another thread controls BLAS
+                return [fn(items)]
+            if _STATE["size"] != threads:
+                if _STATE["pool"] is not None:
+                    _STATE["pool"].shutdown()
+                _STATE["pool"], _STATE["size"] = ThreadPoolExecutor(threads, "conv_course"), threads
+            futures = [_STATE["pool"].submit(fn, part) for part in split(items, threads)]
+            return [f.result() for f in futures]
+        finally:
+            for lib, n in zip(libs, old):
+                lib.set_num_threads(n)
+    finally:
+        _LOCK.release()
