@@ -59,7 +59,7 @@ class LeNetBN(nn.Module):
     -> conv5 -> (N, c2, 10, 10) -> pool -> (N, c2, 5, 5) -> flatten c2*25 -> hidden -> (N, 10).
     """
 
-    def __init__(self, num_classes=10, c1=16, c2=32, hidden=128):
+    def __init__(self, num_classes=10, c1=32, c2=64, hidden=128):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, 5, padding=2, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),

@@ -1,8 +1,8 @@
 """Train and evaluate image classifiers: one readable loop, fast on a small CPU.
 
 `fit(model, train)` with its defaults is the recipe that takes `models.LeNetBN` to about
-99% on `data.mnist_subset()` in a few seconds on 2 CPU cores: AdamW, a one-cycle learning
-rate schedule, random shifts of up to 2 pixels, batches of 64. The datasets of this course
+98.7% on `data.mnist_subset()` in under 10 seconds on 2 CPU cores: 10 epochs of AdamW with a
+one-cycle learning rate schedule (peak 5e-3), random shifts of up to 2 pixels, batches of 64. The datasets of this course
 are tiny, so the whole training set is held as one tensor on the device and batches are
 slices of it (no per-image Python `__getitem__`, no DataLoader workers).
 """
@@ -137,14 +137,17 @@ def _optimizer(name, groups, lr, weight_decay):
 
 def _schedule(name, opt, steps):
     if name == "onecycle":
+        if steps < 3:  # too short to warm up and anneal: keep the peak rate
+            return None
         max_lr = [g["lr"] for g in opt.param_groups]
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps, pct_start=0.25)
+        pct = min(0.5, max(0.25, 2 / steps))  # at least two warm-up steps
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps, pct_start=pct)
     if name == "constant":
         return None
     raise ValueError(f"fit: `schedule` must be 'onecycle' or 'constant'; got {name!r}")
 
 
-def fit(model, train, val=None, *, epochs=8, lr=5e-3, batch_size=64, optimizer="adamw", schedule="onecycle",
+def fit(model, train, val=None, *, epochs=10, lr=5e-3, batch_size=64, optimizer="adamw", schedule="onecycle",
         weight_decay=1e-4, label_smoothing=0.0, shift=2, params=None, device=None, progress=True, seed=0):
     """Train `model` on `train` and return its History; the model is left in eval mode.
 
@@ -180,7 +183,9 @@ def fit(model, train, val=None, *, epochs=8, lr=5e-3, batch_size=64, optimizer="
     if not any(p.requires_grad for g in groups for p in g["params"]):
         raise ValueError("fit: the model has no trainable parameters (everything is frozen)")
     opt = _optimizer(optimizer, groups, lr, weight_decay)
-    steps_per_epoch = math.ceil(len(x) / batch_size)
+    # a last batch of one example is dropped: BatchNorm cannot normalise a single value
+    steps_per_epoch = len(x) // batch_size + (len(x) % batch_size > 1 or len(x) < batch_size)
+    seen = min(len(x), steps_per_epoch * batch_size)
     sched = _schedule(schedule, opt, epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     hist = History()
@@ -206,8 +211,8 @@ def fit(model, train, val=None, *, epochs=8, lr=5e-3, batch_size=64, optimizer="
                 sched.step()
             total_loss += loss.item() * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
-        hist.train_loss.append(total_loss / len(x))
-        hist.train_acc.append(correct / len(x))
+        hist.train_loss.append(total_loss / seen)
+        hist.train_acc.append(correct / seen)
         vl, va = _loss_acc(model, *val_xy, 512, loss_fn) if val_xy is not None else (None, None)
         hist.val_loss.append(vl)
         hist.val_acc.append(va)

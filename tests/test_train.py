@@ -132,3 +132,25 @@ def test_lenet_bn_learns_real_digits_from_few_examples():
     net = models.LeNetBN()
     train.fit(net, small, epochs=4, batch_size=32, progress=False)
     assert train.evaluate(net, test_set) > 0.7  # chance is 0.1
+
+
+def test_history_plots_train_and_validation_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    hist = train.History(train_loss=[1.0, 0.5], train_acc=[0.5, 0.8], val_loss=[1.1, 0.7], val_acc=[0.4, 0.7],
+                         lr=[0.1, 0.01], seconds=[1.0, 1.0])
+    loss_ax, acc_ax = hist.plot()
+    assert [list(line.get_ydata()) for line in acc_ax.lines] == [[0.5, 0.8], [0.4, 0.7]]
+    assert list(loss_ax.lines[0].get_xdata()) == [1, 2]
+    no_val = train.History(train_loss=[1.0], train_acc=[0.5], val_loss=[None], val_acc=[None], lr=[0.1],
+                           seconds=[1.0])
+    assert len(no_val.plot()[0].lines) == 1
+
+
+def test_fit_drops_a_last_batch_of_one_for_batchnorm():
+    ds = _bars(n=17)  # 17 = 2 * 8 + 1: a batch of one would break BatchNorm's training mode
+    hist = train.fit(_tiny_net(), ds, epochs=2, batch_size=8, progress=False)
+    assert len(hist.train_loss) == 2
+    single = TensorDataset(ds.tensors[0][:5], ds.tensors[1][:5])
+    assert len(train.fit(_tiny_net(), single, epochs=1, batch_size=64, progress=False).train_acc) == 1
