@@ -266,9 +266,12 @@ def test_swallowed_reference_error_still_fails():
 
 
 def test_module_imported_during_the_check_is_blocked(monkeypatch):
+    import scipy
+
     for name in [m for m in sys.modules if m == "scipy.ndimage" or m.startswith("scipy.ndimage.")]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.delattr("scipy.ndimage", raising=False)
+    monkeypatch.delattr(scipy, "ndimage", raising=False)
+    assert "scipy.ndimage" not in sys.modules
 
     def cheat(a):
         import scipy.ndimage
