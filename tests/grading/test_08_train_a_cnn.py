@@ -1,0 +1,86 @@
+"""Assignment 08 through real nbgrader: full marks, zero, and wrong students whose bug is named.
+
+Cells: test_architecture (1), test_learns (1), test_target (2), test_budget (1). Every submission
+that gets as far as training trains once per seed (the test cells share the run), so this module
+keeps to a handful of submissions; the CPU-budget failure is unit-tested in
+tests/test_grading_training.py (it would need 30 CPU seconds here).
+"""
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.grading]
+
+A = "08-train-a-cnn"
+CELLS = ["test_architecture", "test_learns", "test_target", "test_budget"]
+
+SEED_ARTICLE_FLATTEN = '''
+def build_model():
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(64 * 6 * 6, 128), nn.ReLU(), nn.Linear(128, 10))
+'''
+
+ELEVEN_CLASSES = '''
+def build_model():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 11),
+    )
+'''
+
+NO_OPTIMIZER_STEP = '''
+def train_model(model, train_set):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = train_set.images, train_set.labels
+    model.train()
+    for i in range(0, len(x), 64):
+        opt.zero_grad()
+        loss_fn(model(x[i:i + 64]), y[i:i + 64]).backward()
+    return model
+'''
+
+SUBMISSIONS = {
+    "seed_article_flatten": {"build_model": SEED_ARTICLE_FLATTEN},
+    "eleven_classes": {"build_model": ELEVEN_CLASSES},
+    "no_optimizer_step": {"train_model": NO_OPTIMIZER_STEP},
+}
+
+EXPECTED = {
+    "seed_article_flatten": ([0, 0, 0, 0], {
+        "test_architecture": "nn.Linear(2304, 128) receives 36864 features per image"}),
+    "eleven_classes": ([0, 1, 1, 1], {"test_architecture": "Likely bug: 11 classes; there are 10 digits"}),
+    "no_optimizer_step": ([1, 0, 0, 1], {"test_learns": "Likely bug: the model does not learn"}),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(course_factory):
+    course = course_factory(A)
+    course.submit("solution", course.solution())
+    course.submit("untouched", course.release())
+    for student, replace in SUBMISSIONS.items():
+        course.submit(student, course.variant(replace=replace))
+    course.autograde()
+    return course
+
+
+def test_solution_gets_full_marks(graded):
+    r = graded.result("solution")
+    assert r.scores == {"test_architecture": 1.0, "test_learns": 1.0, "test_target": 2.0, "test_budget": 1.0}
+    assert "test accuracy" in r.all_text()
+
+
+def test_untouched_release_gets_zero(graded):
+    r = graded.result("untouched")
+    assert r.total == 0 and set(r.scores) == set(CELLS)
+    assert "not implemented yet" in r.text("test_architecture")
+
+
+@pytest.mark.parametrize("student", sorted(EXPECTED))
+def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
+    points, texts = EXPECTED[student]
+    r = graded.result(student)
+    assert [r.scores[c] / r.max_scores[c] for c in CELLS] == points, r.all_text()[-3000:]
+    for cell, text in texts.items():
+        assert text in r.text(cell), r.text(cell)
