@@ -88,6 +88,14 @@ def run(suite=SUITE, repeats=7, threads=2, backward=True):
     return rows
 
 
+def blas_info():
+    """numpy's BLAS libraries as threadpoolctl sees them: name, version, kernel architecture, threads."""
+    from threadpoolctl import threadpool_info
+
+    return [{k: lib.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+
+
 def geometric_mean(values):
     values = list(values)
     return math.exp(sum(math.log(v) for v in values) / len(values))
@@ -102,12 +110,15 @@ def main(argv=None):
     suite = QUICK_SUITE if args.quick else SUITE
     repeats = args.repeats or (3 if args.quick else 7)
     rows = run(suite, repeats, args.threads)
+    blas = blas_info()
+    print(f"float32, {args.threads} threads each, medians of {repeats}; numpy BLAS: "
+          + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernels)" for b in blas))
     print(bench.format_table(rows, COLUMNS))
     summary = {p: geometric_mean(r["ratio"] for r in rows if r["pass"] == p) for p in ("forward", "backward")}
     print("geometric mean ours/torch: " + ", ".join(f"{p} {v:.2f}" for p, v in summary.items()))
     path = bench.write_results("conv" if not args.quick else "conv_quick", {
         "benchmark": "conv2d forward and backward, conv_course.ops vs torch", "dtype": "float32",
-        "repeats": repeats, "environment": bench.environment(args.threads),
+        "repeats": repeats, "environment": bench.environment(args.threads), "blas": blas,
         "suite": [{"label": s[0], "input": s[1], "c_out": s[2], "k": s[3], "stride": s[4], "padding": s[5]}
                   for s in suite],
         "rows": rows, "geometric_mean_ratio": summary})

@@ -1,0 +1,34 @@
+"""benchmarks/bench_conv.py: the measuring function the performance appendix imports."""
+
+import runpy
+
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+
+@pytest.fixture(scope="module")
+def bench_conv(repo_root):
+    return runpy.run_path(str(repo_root / "benchmarks" / "bench_conv.py"))
+
+
+def test_run_times_forward_and_backward_per_case(bench_conv):
+    suite = [("2x3x9x9 -> 4, 3x3", (2, 3, 9, 9), 4, 3, 1, 1), ("1x2x8x8 -> 2, 2x2 s2", (1, 2, 8, 8), 2, 2, 2, 0)]
+    torch_threads = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # run() limits BLAS threads; restore them afterwards
+        try:
+            rows = bench_conv["run"](suite, repeats=1, threads=1)
+        finally:
+            torch.set_num_threads(torch_threads)
+    assert [(r["shape"], r["pass"]) for r in rows] == [(s[0], p) for s in suite for p in ("forward", "backward")]
+    for row in rows:
+        assert row["ours_ms"] > 0 and row["torch_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["ours_ms"] / row["torch_ms"])
+    # GFLOP/s uses 2 * outputs * C_in * k * k multiply-adds: 2 * (2*4*9*9) * 3 * 9 forward
+    first = rows[0]
+    assert first["ours_gflops"] == pytest.approx(2 * 2 * 4 * 81 * 27 / (first["ours_ms"] * 1e-3) / 1e9)
+
+
+def test_geometric_mean(bench_conv):
+    assert bench_conv["geometric_mean"]([0.5, 2.0, 1.0]) == pytest.approx(1.0)
+    assert bench_conv["geometric_mean"]([4.0, 1.0]) == pytest.approx(2.0)
