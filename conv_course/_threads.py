@@ -57,9 +57,10 @@ def run_parts(fn, items):
             if _STATE["size"] != threads:
                 if _STATE["pool"] is not None:
                     _STATE["pool"].shutdown()
-                _STATE["pool"], _STATE["size"] = ThreadPoolExecutor(threads, "conv_course"), threads
-            futures = [_STATE["pool"].submit(fn, part) for part in split(items, threads)]
-            return [f.result() for f in futures]
+                _STATE["pool"], _STATE["size"] = ThreadPoolExecutor(threads - 1, "conv_course"), threads
+            first, *rest = split(items, threads)
+            futures = [_STATE["pool"].submit(fn, part) for part in rest]
+            return [fn(first)] + [f.result() for f in futures]  # the calling thread does the first part
         finally:
             for lib, n in zip(libs, old):
                 lib.set_num_threads(n)

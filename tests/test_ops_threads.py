@@ -1,0 +1,57 @@
+"""conv_course._threads: batch parts on BLAS's thread count, each with one-threaded BLAS."""
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from conv_course import _threads, ops
+
+
+def blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("n, parts, sizes", [(5, 2, [3, 2]), (4, 2, [2, 2]), (1, 2, [1]), (7, 3, [3, 2, 2])])
+def test_split_makes_contiguous_nearly_equal_parts(n, parts, sizes):
+    got = _threads.split(list(range(n)), parts)
+    assert [len(p) for p in got] == sizes
+    assert sum(got, []) == list(range(n))
+
+
+def test_run_parts_uses_one_thread_per_part_with_single_threaded_blas():
+    seen = []
+
+    def work(part):
+        seen.append((tuple(part), threading.get_ident(), blas_threads()))
+        return sum(part)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        results = _threads.run_parts(work, list(range(6)))
+        after = blas_threads()
+    assert sorted(results) == [0 + 1 + 2, 3 + 4 + 5]
+    assert len({ident for _, ident, _ in seen}) == 2
+    assert all(inside == [1] * len(inside) for _, _, inside in seen)
+    assert after == [2] * len(after)
+
+
+def test_run_parts_runs_inline_with_one_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _threads.run_parts(lambda part: (list(part), threading.get_ident()), [1, 2, 3]) == \
+            [([1, 2, 3], threading.get_ident())]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv2d_results_do_not_depend_on_the_thread_count(threads):
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal((6, 3, 10, 9)), rng.standard_normal((4, 3, 3, 3))
+    grad_out = rng.standard_normal((6, 4, 8, 7))
+    want = [ops.conv2d_naive(x, weight)]
+    with threadpool_limits(limits=threads, user_api="blas"):
+        got = [ops.conv2d(x, weight)] + list(ops.conv2d_backward(grad_out, x, weight))
+    np.testing.assert_allclose(got[0], want[0], atol=1e-12)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = ops.conv2d_backward(grad_out, x, weight)
+    for g, s in zip(got[1:], serial):
+        np.testing.assert_allclose(g, s, atol=1e-12)
