@@ -15,6 +15,8 @@ alpha/rank) and ``add_lora(model, rank, alpha)``. The checkers build a fresh see
 `conv_course.models.Backbone` and inspect requires_grad flags, optimizer param groups and outputs.
 """
 
+import contextlib
+import functools
 import random
 import time
 
@@ -33,6 +35,27 @@ def _torch():
     import torch
 
     return torch
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run torch on one thread: tiny models gain nothing from two, and on a busy machine the
+    second thread's OpenMP barrier makes each conv wait (measured: 1.5 s instead of 0.1 s)."""
+    torch = _torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _single_threaded(checker):
+    @functools.wraps(checker)
+    def wrapper(*args, **kwargs):
+        with _one_thread():
+            return checker(*args, **kwargs)
+    return wrapper
 
 
 def _seed(seed):
@@ -77,6 +100,7 @@ def _linear_diagnosis(model, x):
             h.remove()
 
 
+@_single_threaded
 def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=500_000):
     """Check that ``build_model()`` is a CNN mapping (N, 1, 28, 28) to (N, 10) logits.
 
@@ -134,17 +158,14 @@ def run_training(build_model, train_model, seed=0):
     _seed(seed)
     model = _build(build_model)
     torch = _torch()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
-        trained = train_model(model, train_set)
+        with _one_thread():
+            trained = train_model(model, train_set)
     except NotImplementedError:
         raise AssertionError("`train_model` is not implemented yet: replace `raise NotImplementedError()` "
                              "with your code") from None
-    finally:
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        torch.set_num_threads(threads)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     model = trained if isinstance(trained, torch.nn.Module) else model
     result = {"accuracy": train.evaluate(model, test_set, device="cpu"), "cpu_seconds": cpu,
               "wall_seconds": wall, "model": model}
@@ -207,6 +228,7 @@ def _returned_model(result, model, fn_name):
     return result
 
 
+@_single_threaded
 def check_freeze(freeze_backbone, group="freeze", hidden=False):
     """Check ``freeze_backbone(model)``: every parameter of ``model.features`` frozen, ``model.head`` trainable.
 
@@ -235,6 +257,7 @@ def check_freeze(freeze_backbone, group="freeze", hidden=False):
                              "with the backbone; only model.features is frozen, the new head must train")
 
 
+@_single_threaded
 def check_optimizer(make_optimizer, group="lrs", hidden=False):
     """Check ``make_optimizer(model, base_lr)``: the backbone at base_lr, the head at 10 * base_lr.
 
@@ -309,6 +332,7 @@ def _lora_parts(lora, conv, rank):
     return lora.lora_A, lora.lora_B
 
 
+@_single_threaded
 def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     """Check a student's ``LoRAConv2d(conv, rank=4, alpha=4)``.
 
@@ -375,6 +399,7 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
                              "Likely bug: the adapters are detached from the output, or the conv is not frozen")
 
 
+@_single_threaded
 def check_add_lora(add_lora, group="wrap", hidden=False):
     """Check ``add_lora(model, rank=4, alpha=4)`` on a fresh Backbone.
 
