@@ -195,3 +195,26 @@ def test_unfrozen_lora_conv_is_named():
 def test_add_lora_bugs_are_named(kwargs, group, message):
     with pytest.raises(AssertionError, match="Likely bug: .*" + message):
         check_add_lora(lambda m, rank=4, alpha=4: add_lora(m, rank, alpha, **kwargs), group=group)
+
+
+def test_the_course_finetune_module_passes_the_checkers():
+    """The student contract matches conv_course.finetune: its own tools get full marks."""
+    from conv_course import finetune
+
+    def course_add_lora(model, rank=4, alpha=4):
+        finetune.freeze(model)
+        finetune.add_lora(model, rank, alpha)
+        finetune.unfreeze(model, ["head"])
+        return model
+
+    def course_optimizer(model, base_lr):
+        return torch.optim.AdamW(finetune.param_groups(model, base_lr), lr=base_lr)
+
+    for hidden in (False, True):
+        check_freeze(lambda model: finetune.freeze(model, "features"), hidden=hidden)
+        for group in ("init", "forward"):
+            check_lora_conv(finetune.LoRAConv2d, group=group, hidden=hidden)
+        for group in ("wrap", "trainable"):
+            check_add_lora(course_add_lora, group=group, hidden=hidden)
+        for group in ("coverage", "lrs"):
+            check_optimizer(course_optimizer, group=group, hidden=hidden)
