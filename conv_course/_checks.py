@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["pair", "as_numeric", "result_dtype", "check_ndim", "conv_geometry", "Geometry",
-           "window_pads", "output_length"]
+__all__ = ["pair", "as_numeric", "result_dtype", "check_ndim", "conv_geometry", "transpose_geometry",
+           "window_geometry", "Geometry", "window_pads", "output_length"]
 
 
 def _is_int(v):
@@ -136,3 +136,56 @@ def conv_geometry(fn, x, weight, bias, stride, padding, dilation, groups, nd=2):
                          f"dilated kernel {_fmt(dilated)} (`x` {shape_x}, `weight` {shape_w}); expected "
                          f"each padded input size >= dilated kernel size")
     return Geometry(pads, stride, dilation, out, int(groups))
+
+
+def transpose_geometry(fn, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check conv_transpose2d's arguments; return (Geometry of the conv2d it transposes, full size, output size).
+
+    `x` is (N, C_in, H, W), `weight` (C_in, C_out // groups, kh, kw). The full size is the output
+    before cropping `padding`: (H - 1)*stride + dilation*(kh - 1) + 1 + output_padding.
+    """
+    check_ndim(fn, "x", x, "N, C_in, H, W")
+    check_ndim(fn, "weight", weight, "C_in, C_out // groups, kh, kw")
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{fn}: `groups` must be a positive int; got {groups!r}")
+    stride, dilation = pair(fn, "stride", stride), pair(fn, "dilation", dilation)
+    pads = pair(fn, "padding", padding, minimum=0)
+    out_pad = pair(fn, "output_padding", output_padding, minimum=0)
+    if any(p >= max(s, d) for p, s, d in zip(out_pad, stride, dilation)):
+        raise ValueError(f"{fn}: `output_padding` {out_pad} must be smaller than stride {stride} or "
+                         f"dilation {dilation}")
+    c_in, c_g, kh, kw = weight.shape
+    shape_x, shape_w = tuple(x.shape), tuple(weight.shape)
+    if c_in % groups:
+        raise ValueError(f"{fn}: `weight` must have shape (C_in, {c_g}, {kh}, {kw}) with C_in a multiple of "
+                         f"groups={groups}; got {shape_w}")
+    if x.shape[1] != c_in:
+        raise ValueError(f"{fn}: `x` must have shape (N, {c_in}, H, W) to match `weight` {shape_w} "
+                         f"(C_in, C_out // groups, kh, kw); got {shape_x}")
+    if bias is not None and tuple(bias.shape) != (c_g * groups,):
+        raise ValueError(f"{fn}: `bias` must have shape ({c_g * groups},) to match `weight` {shape_w} "
+                         f"with groups={groups}; got {tuple(bias.shape)}")
+    full = tuple((n - 1) * s + d * (k - 1) + 1 + op
+                 for n, s, d, k, op in zip(x.shape[2:], stride, dilation, (kh, kw), out_pad))
+    out = tuple(f - 2 * p for f, p in zip(full, pads))
+    if min(out) < 1 or min(x.shape[2:]) < 1:
+        raise ValueError(f"{fn}: output size {_fmt(out)} < 1: full output {_fmt(full)} minus padding {pads} "
+                         f"on each side (`x` {shape_x}, `weight` {shape_w})")
+    geom = Geometry(((pads[0],) * 2, (pads[1],) * 2), stride, dilation, tuple(x.shape[2:]), int(groups))
+    return geom, full, out
+
+
+def window_geometry(fn, shape, kernel_size, stride, padding, dilation=1):
+    """Check a sliding window over an input of `shape` (N, C, H, W); return (kernel, stride, dilation, pads, out)."""
+    kernel = pair(fn, "kernel_size", kernel_size)
+    stride = pair(fn, "stride", stride)
+    dilation = pair(fn, "dilation", dilation)
+    pads = window_pads(fn, padding, kernel, dilation, stride)
+    out = tuple(output_length(n, k, s, sum(p), d)
+                for n, k, s, p, d in zip(shape[2:], kernel, stride, pads, dilation))
+    if min(out) < 1:
+        padded = [n + sum(p) for n, p in zip(shape[2:], pads)]
+        dilated = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+        raise ValueError(f"{fn}: output size {_fmt(out)} < 1: padded input {_fmt(padded)} is smaller than "
+                         f"dilated kernel {_fmt(dilated)} (`x` {tuple(shape)})")
+    return kernel, stride, dilation, pads, out

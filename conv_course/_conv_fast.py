@@ -48,7 +48,7 @@ def _blocks(n, ho, row_bytes):
 
 
 def _columns(win, block, groups, buf):
-    """Copy a block of windows into `buf`: (nb, groups, C_in/g*kh*kw, rows*W_out), one GEMM operand per sample and group."""
+    """Copy a block of windows into `buf` as (nb, groups, C_in/g*kh*kw, rows*W_out): GEMM operands."""
     n0, n1, r0, r1 = block
     src = win[n0:n1, :, :, :, r0:r1]
     cols = buf[:src.size].reshape(src.shape)

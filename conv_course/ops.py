@@ -185,52 +185,15 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     fn = "conv_transpose2d"
     x, weight = ck.as_numeric(fn, "x", x), ck.as_numeric(fn, "weight", weight)
     bias = None if bias is None else ck.as_numeric(fn, "bias", bias)
-    ck.check_ndim(fn, "x", x, "N, C_in, H, W")
-    ck.check_ndim(fn, "weight", weight, "C_in, C_out // groups, kh, kw")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{fn}: `groups` must be a positive int; got {groups!r}")
-    stride, dilation = ck.pair(fn, "stride", stride), ck.pair(fn, "dilation", dilation)
-    pads = ck.pair(fn, "padding", padding, minimum=0)
-    out_pad = ck.pair(fn, "output_padding", output_padding, minimum=0)
-    if any(p >= max(s, d) for p, s, d in zip(out_pad, stride, dilation)):
-        raise ValueError(f"{fn}: `output_padding` {out_pad} must be smaller than stride {stride} or "
-                         f"dilation {dilation}")
-    c_in, c_g, kh, kw = weight.shape
-    if c_in % groups or x.shape[1] != c_in:
-        raise ValueError(f"{fn}: `x` must have shape (N, {c_in}, H, W) to match `weight` {weight.shape} "
-                         f"(C_in, C_out // groups, kh, kw) with groups={groups} dividing C_in; got {x.shape}")
-    if bias is not None and bias.shape != (c_g * groups,):
-        raise ValueError(f"{fn}: `bias` must have shape ({c_g * groups},) to match `weight` {weight.shape} "
-                         f"with groups={groups}; got {bias.shape}")
-    full = [(n - 1) * s + d * (k - 1) + 1 + op
-            for n, s, d, k, op in zip(x.shape[2:], stride, dilation, (kh, kw), out_pad)]
-    out = tuple(f - 2 * p for f, p in zip(full, pads))
-    if min(out) < 1 or min(x.shape[2:]) < 1:
-        raise ValueError(f"{fn}: output size {out[0]}x{out[1]} < 1: full output {full[0]}x{full[1]} minus "
-                         f"padding {pads} on each side (`x` {x.shape}, `weight` {weight.shape})")
+    geom, full, out = ck.transpose_geometry(fn, x, weight, bias, stride, padding, output_padding, groups, dilation)
     compute, result = ck.result_dtype(x, weight, bias)
     x, weight = x.astype(compute, copy=False), weight.astype(compute, copy=False)
-    geom = ck.Geometry(((pads[0],) * 2, (pads[1],) * 2), stride, dilation, tuple(x.shape[2:]), groups)
-    y, _ = fast.gemm_backward(x, weight, (x.shape[0], c_g * groups, full[0], full[1]), geom)
-    y = y[:, :, pads[0]:pads[0] + out[0], pads[1]:pads[1] + out[1]]
+    y, _ = fast.gemm_backward(x, weight, (x.shape[0], weight.shape[1] * groups) + full, geom)
+    (top, _), (left, _) = geom.pads
+    y = y[:, :, top:top + out[0], left:left + out[1]]
     if bias is not None:
         y = y + bias.astype(compute)[:, None, None]
     return np.ascontiguousarray(y, dtype=result)
-
-
-def _window_args(fn, x, kernel_size, stride, padding, dilation=1):
-    kernel = ck.pair(fn, "kernel_size", kernel_size)
-    stride = ck.pair(fn, "stride", stride)
-    dilation = ck.pair(fn, "dilation", dilation)
-    pads = ck.window_pads(fn, padding, kernel, dilation, stride)
-    out = tuple(ck.output_length(n, k, s, sum(p), d)
-                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
-    if min(out) < 1:
-        padded = [n + sum(p) for n, p in zip(x.shape[2:], pads)]
-        dilated = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-        raise ValueError(f"{fn}: output size {out[0]}x{out[1]} < 1: padded input {padded[0]}x{padded[1]} is "
-                         f"smaller than dilated kernel {dilated[0]}x{dilated[1]} (`x` {x.shape})")
-    return kernel, stride, dilation, pads, out
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
@@ -243,7 +206,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     """
     x = ck.as_numeric("im2col", "x", x)
     ck.check_ndim("im2col", "x", x, "N, C, H, W")
-    kernel, stride, dilation, pads, out = _window_args("im2col", x, kernel_size, stride, padding, dilation)
+    kernel, stride, dilation, pads, out = ck.window_geometry("im2col", x.shape, kernel_size, stride, padding,
+                                                             dilation)
     win = fast.windows(fast.pad(x, pads), kernel, stride, dilation, out)
     return win.reshape(x.shape[0], x.shape[1] * kernel[0] * kernel[1], out[0] * out[1])
 
@@ -262,8 +226,7 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1):
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 4:
         raise ValueError(f"{fn}: `input_shape` must be (N, C, H, W); got {input_shape!r}")
-    kernel, stride, dilation, pads, out = _window_args(fn, np.empty(shape, dtype=np.uint8), kernel_size,
-                                                       stride, padding, dilation)
+    kernel, stride, dilation, pads, out = ck.window_geometry(fn, shape, kernel_size, stride, padding, dilation)
     want = (shape[0], shape[1] * kernel[0] * kernel[1], out[0] * out[1])
     if cols.shape != want:
         raise ValueError(f"{fn}: `cols` must have shape {want} for input_shape {shape} and kernel "
@@ -281,7 +244,7 @@ def _pool_windows(fn, x, kernel_size, stride, padding, fill):
     p = ck.pair(fn, "padding", padding, minimum=0)
     if any(pp > k // 2 for pp, k in zip(p, kernel)):
         raise ValueError(f"{fn}: `padding` {p} must be at most half of kernel_size {kernel} (as in torch)")
-    kernel, stride, dilation, pads, out = _window_args(fn, x, kernel, stride, p)
+    kernel, stride, dilation, pads, out = ck.window_geometry(fn, x.shape, kernel, stride, p)
     fill_value = fill(x.dtype)
     return fast.windows(fast.pad(x, pads, fill_value), kernel, stride, dilation, out), x
 
