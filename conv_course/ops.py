@@ -6,6 +6,10 @@ Layout NCHW; "convolution" means cross-correlation (the kernel is not flipped), 
 Floats keep their dtype (float32 in, float32 out; float16 is computed in float32 and returned as
 float16); integer inputs are computed exactly in int64; bool, complex and object arrays raise
 TypeError. No function writes into its arguments.
+
+`conv2d_naive` is the loop to read; `conv2d`, `conv2d_backward` and `conv_transpose2d` build
+windows as strided views and contract them with BLAS matrix products, block by block (see
+`_conv_fast`), sharing the blocks among as many threads as numpy's BLAS may use (see `_threads`).
 """
 
 import numpy as np

@@ -163,6 +163,8 @@ def test_groups_not_dividing_channels_names_both_shapes():
            "`weight`", "groups=2", "(4, 2, 3, 3)", "got (5, 2, 3, 3)")
     raises(ValueError, lambda: ops.conv2d(np.ones((1, 4, 5, 5)), np.ones((6, 2, 3, 3)), groups=3),
            "`x`", "(N, 6, H, W)", "groups=3", "got (1, 4, 5, 5)")
+    raises(ValueError, lambda: ops.conv_transpose2d(np.ones((1, 4, 3, 3)), np.ones((4, 1, 2, 2)), groups=3),
+           "`weight`", "(C_in, 1, 2, 2)", "groups=3", "got (4, 1, 2, 2)")
 
 
 def test_output_size_below_one_names_padded_input_and_dilated_kernel():
@@ -172,6 +174,8 @@ def test_output_size_below_one_names_padded_input_and_dilated_kernel():
            "corr2d", "padded input 2x4", "dilated kernel 3x3", "`image` (2, 4)", "`kernel` (3, 3)")
     raises(ValueError, lambda: ops.max_pool2d(np.ones((1, 1, 2, 2)), 3), "padded input 2x2", "dilated kernel 3x3")
     raises(ValueError, lambda: ops.conv_output_size(2, 5), "padded input 2", "dilated kernel 5")
+    raises(ValueError, lambda: ops.conv_transpose2d(np.ones((1, 1, 1, 1)), np.ones((1, 1, 2, 2)), padding=1),
+           "output size 0x0 < 1", "full output 2x2", "(1, 1, 1, 1)", "(1, 1, 2, 2)")
 
 
 def test_bias_shape_names_both_shapes():
