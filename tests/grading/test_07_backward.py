@@ -122,3 +122,18 @@ def test_deleted_cells_are_restored_and_graded(graded):
     r = graded.result("deleted_cells")
     assert set(r.scores) == set(CELLS)
     assert [r.scores[c] for c in CELLS] == [0, 0, 1, 1, 1, 2]
+
+
+def test_feedback_hides_hidden_tests_and_solutions(graded):
+    import html as html_lib
+    import re
+
+    pages = graded.feedback()
+    assert {"solution", "untouched", "kernel_not_rotated"} <= set(pages)
+    solution_line = 'grad_w[:, :, u, v] = np.einsum("nohw,nchw->oc", grad_out, window)'
+    for student, page in pages.items():
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))      # syntax highlighting splits tokens
+        assert "HIDDEN TESTS" not in text and "hidden=True" not in text, student
+        if student not in ("solution", "deleted_cells"):
+            assert solution_line not in text, student
+    assert "grad_x uses the kernel unrotated" in pages["kernel_not_rotated"]
