@@ -8,12 +8,13 @@ so ops never uses more threads than BLAS would. Falls back to running inline whe
 be read or changed from this thread.
 """
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["run_parts", "split"]
 
-_STATE = {"blas": None, "pool": None, "size": 0}
+_STATE = {"blas": None, "pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
 
 
@@ -54,10 +55,11 @@ def run_parts(fn, items):
         try:
             if any(lib.get_num_threads() != 1 for lib in libs):  # another thread controls BLAS
                 return [fn(items)]
-            if _STATE["size"] != threads:
-                if _STATE["pool"] is not None:
+            if (_STATE["size"], _STATE["pid"]) != (threads, os.getpid()):  # a forked child has no pool threads
+                if _STATE["pool"] is not None and _STATE["pid"] == os.getpid():
                     _STATE["pool"].shutdown()
-                _STATE["pool"], _STATE["size"] = ThreadPoolExecutor(threads - 1, "conv_course"), threads
+                _STATE["pool"] = ThreadPoolExecutor(threads - 1, "conv_course")
+                _STATE["size"], _STATE["pid"] = threads, os.getpid()
             first, *rest = split(items, threads)
             futures = [_STATE["pool"].submit(fn, part) for part in rest]
             return [fn(first)] + [f.result() for f in futures]  # the calling thread does the first part

@@ -55,3 +55,21 @@ def test_conv2d_results_do_not_depend_on_the_thread_count(threads):
         serial = ops.conv2d_backward(grad_out, x, weight)
     for g, s in zip(got[1:], serial):
         np.testing.assert_allclose(g, s, atol=1e-12)
+
+
+def test_a_forked_child_gets_its_own_pool():
+    """A child forked after the pool started must not wait on the parent's (absent) threads."""
+    import multiprocessing as mp
+
+    x, weight = np.ones((4, 2, 6, 6)), np.ones((3, 2, 3, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        ops.conv2d(x, weight)  # starts the pool in this process
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        res = pool.apply_async(_conv_sum_in_child, (x, weight))
+        assert res.get(timeout=30) == 4 * 3 * 4 * 4 * (2 * 9)
+
+
+def _conv_sum_in_child(x, weight):
+    with threadpool_limits(limits=2, user_api="blas"):
+        return float(ops.conv2d(x, weight).sum())
