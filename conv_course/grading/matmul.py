@@ -16,6 +16,7 @@ allowed: those sizes are the same in both runs.
 
 import os
 import sys
+import sysconfig
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from conv_course.grading._core import call_student, check_array, shape_diagnoses
 __all__ = ["check_im2col", "check_conv2d_matmul", "count_student_lines", "select_variants"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LIBRARY_DIRS = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+_LIBRARY_DIRS = tuple(sorted({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
+                              for key in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
 # (x shape, kernel_size, stride, padding); "seed" differs between visible and hidden runs.
 _CASES = {
@@ -60,7 +62,7 @@ def _student_code(filename):
     if filename.startswith("<"):
         return not filename.startswith("<frozen")  # <ipython-input-...>, <string>, <stdin>: user code
     path = os.path.realpath(filename)
-    return not (path.startswith(_LIBRARY_DIRS) or path.startswith(_PACKAGE_DIR + os.sep))
+    return not path.startswith(_LIBRARY_DIRS + (_PACKAGE_DIR + os.sep,))
 
 
 def count_student_lines(fn, *args, **kwargs):
