@@ -23,7 +23,7 @@ from . import trusted
 
 __all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde"]
 
-_EXECUTED = {}  # (student, notebook) -> executed notebook, read by _UseExecuted in phase 3
+_EXECUTED = {}  # (student, notebook) -> executed notebook, read by UseExecuted in phase 3
 _MAX_FILES_BYTES = 64 << 20
 
 
@@ -153,7 +153,7 @@ def grade_submission(job):
     from .sandbox import WORKDIR_MARKER
 
     start = time.perf_counter()
-    result = {"student": job["student"], "executed": {}, "kernel": {}, "trusted": {}, "error": None}
+    result = {"student": job["student"], "outputs": {}, "kernel": {}, "trusted": {}, "error": None}
     tmp = tempfile.mkdtemp(prefix="conv-course-grade-")
     try:
         open(os.path.join(tmp, WORKDIR_MARKER), "w").close()
@@ -162,15 +162,17 @@ def grade_submission(job):
             for folder in (run_dir, check_dir):
                 os.makedirs(folder)
                 _write_files(folder, job["files"])
+            plan = (job.get("plans") or {}).get(nb_id)
+            if plan is not None:  # the re-check runs beside the kernel: its own process and sandbox
+                handle = trusted.recheck_start(plan, nbformat.reads(text, as_version=4), check_dir,
+                                               sandbox=job["sandbox"])
             nb, error = _execute(nbformat.reads(text, as_version=4), run_dir, job["timeout"], job["sandbox"])
             result["error"] = result["error"] or error
-            result["executed"][nb_id] = nbformat.writes(nb)
+            result["outputs"][nb_id] = [[c.get("outputs", []), c.get("execution_count")] for c in nb.cells]
             result["kernel"][nb_id] = {c.metadata.nbgrader["grade_id"]: determine_grade(c)[0]
                                        for c in nb.cells if is_grade(c) and not is_solution(c)}
-            plan = (job.get("plans") or {}).get(nb_id)
             if plan is not None:
-                verdicts = trusted.recheck(plan, nbformat.reads(text, as_version=4), check_dir,
-                                           sandbox=job["sandbox"], timeout=job["recheck_timeout"])
+                verdicts = trusted.recheck_finish(handle, timeout=job["recheck_timeout"])
                 result["trusted"][nb_id] = {gid: list(v) for gid, v in verdicts.items()}
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.rmtree(check_dir, ignore_errors=True)
@@ -187,102 +189,110 @@ def _autograde_class():
                                         NbGraderPreprocessor, SaveAutoGrades)
 
     class UseExecuted(NbGraderPreprocessor):
-        """Stands in for Execute: copies the worker's outputs onto nbgrader's own sanitized cells."""
+        """Stands in for Execute: the notebook sanitized in phase 1, with the worker's outputs."""
 
         def preprocess(self, nb, resources):
-            key = (resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])
-            done = _EXECUTED[key]
-            if [c.source for c in done.cells] != [c.source for c in nb.cells]:
-                raise RuntimeError(f"executed notebook of {key} does not match its sanitized cells")
-            for cell, ran in zip(nb.cells, done.cells):
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
-            return nb, resources
+            return _EXECUTED[(resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])], resources
 
     class RecordAutograde(Autograde):
+        sanitize_preprocessors = []  # done in phase 1, with the same preprocessors
         autograde_preprocessors = [UseExecuted, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
     return RecordAutograde
 
 
-def _record(cfg, coursedir, assignment, results, failed):
-    """Phase 3: nbgrader writes autograded/ and scores; then the re-check confirms or lowers them."""
+def _record_failed(gb, assignment, student, reason):
+    gb.update_or_create_student(student)
+    gb.update_or_create_submission(assignment, student)
+    sub = gb.find_submission(assignment, student)
+    for nb in sub.notebooks:
+        for grade in nb.grades:
+            grade.auto_score, grade.needs_manual_grade = 0, False
+    gb.db.commit()
+    return {"status": "failed", "flags": [f"failed to run: {reason}"], "cells": {},
+            "score": float(sub.score), "max_score": float(sub.max_score)}
+
+
+def _record(cfg, coursedir, assignment, job, res):
+    """Phase 3 for one student: nbgrader writes autograded/ and scores; the re-check confirms or lowers them."""
     from nbgrader.api import Gradebook
 
-    for res in results.values():
-        for nb_id, text in res["executed"].items():
-            _EXECUTED[(res["student"], nb_id)] = nbformat.reads(text, as_version=4)
-    if results:
-        coursedir.assignment_id, coursedir.student_id = assignment, "*"
-        coursedir.student_id_exclude = ",".join(sorted(failed))
-        app = _autograde_class()(coursedir=coursedir, config=cfg)
-        app.force = True
-        app.log.setLevel("ERROR")
-        try:
-            app.start()
-        except Exception as err:  # noqa: BLE001  nbgrader raises once at the end for failed students
-            print(f"autograde: nbgrader reported: {err}", file=sys.stderr)
-    _EXECUTED.clear()
-    records = {}
+    student = job["student"]
+    for nb_id, outputs in res["outputs"].items():
+        nb = nbformat.reads(job["notebooks"][nb_id], as_version=4)
+        if len(outputs) != len(nb.cells):
+            raise RuntimeError(f"worker returned {len(outputs)} cells for {student}/{nb_id}, expected {len(nb.cells)}")
+        for cell, (outs, count) in zip(nb.cells, outputs):
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outs], count
+        _EXECUTED[(student, nb_id)] = nb
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    app = _autograde_class()(coursedir=coursedir, config=cfg)
+    app.force = True
+    app.log.setLevel("ERROR")
+    try:
+        app.start()
+    finally:
+        _EXECUTED.clear()
+    rec = {"status": "graded", "flags": [], "cells": {}}
+    if res["error"]:
+        rec["note"] = res["error"]
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-        for student, reason in failed.items():
-            gb.update_or_create_student(student)
-            gb.update_or_create_submission(assignment, student)
-            sub = gb.find_submission(assignment, student)
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    grade.auto_score, grade.needs_manual_grade = 0, False
-            gb.db.commit()
-            records[student] = {"status": "failed", "flags": [f"failed to run: {reason}"], "cells": {},
-                                "score": float(sub.score), "max_score": float(sub.max_score)}
-        for student, res in results.items():
-            records[student] = rec = {"status": "graded", "flags": [], "cells": {}}
-            if res["error"]:
-                rec["note"] = res["error"]
-            for nb_id, kernel in res["kernel"].items():
-                for gid, k_score in kernel.items():
-                    status, detail = res["trusted"].get(nb_id, {}).get(gid, ("unchecked", ""))
-                    grade = gb.find_grade(gid, nb_id, assignment, student)
-                    k_score = grade.auto_score if grade.auto_score is not None else k_score
-                    confirmed = 0.0 if status == "fail" else k_score
-                    rec["cells"][f"{nb_id}/{gid}"] = {"kernel": k_score, "confirmed": confirmed,
-                                                      "recheck": status, "detail": detail}
-                    if (status == "fail" and k_score) or (status == "pass" and not k_score):
-                        rec["flags"].append(f"{nb_id}/{gid}: kernel {k_score:g}, re-check {status}: {detail}")
-                        grade.manual_score, grade.needs_manual_grade = confirmed, True
-            gb.db.commit()
-            if rec["flags"]:
-                rec["status"] = "flagged"
-            sub = gb.find_submission(assignment, student)
-            rec["score"], rec["max_score"] = float(sub.score), float(sub.max_score)
-    return records
+        for nb_id, kernel in res["kernel"].items():
+            for gid, k_score in kernel.items():
+                status, detail = res["trusted"].get(nb_id, {}).get(gid, ("unchecked", ""))
+                grade = gb.find_grade(gid, nb_id, assignment, student)
+                k_score = grade.auto_score if grade.auto_score is not None else k_score
+                confirmed = 0.0 if status == "fail" else k_score
+                rec["cells"][f"{nb_id}/{gid}"] = {"kernel": k_score, "confirmed": confirmed,
+                                                  "recheck": status, "detail": detail}
+                if (status == "fail" and k_score) or (status == "pass" and not k_score):
+                    rec["flags"].append(f"{nb_id}/{gid}: kernel {k_score:g}, re-check {status}: {detail}")
+                    grade.manual_score, grade.needs_manual_grade = confirmed, True
+        gb.db.commit()
+        if rec["flags"]:
+            rec["status"] = "flagged"
+        sub = gb.find_submission(assignment, student)
+        rec["score"], rec["max_score"] = float(sub.score), float(sub.max_score)
+    return rec
 
 
 def _pool(jobs, scheduler):
+    """(submit(fn, item) -> future, as_completed, close) for local processes or a Dask cluster."""
     if scheduler:
-        from distributed import Client
+        from distributed import Client, as_completed
 
         client = Client(scheduler) if isinstance(scheduler, str) else scheduler
-        return (lambda fn, items: client.map(fn, items, pure=False)), _dask_completed, client
+        close = client.close if isinstance(scheduler, str) else (lambda: None)
+        return (lambda fn, item: client.submit(fn, item, pure=False)), as_completed, close
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
-    return (lambda fn, items: [pool.submit(fn, item) for item in items]), as_completed, pool
+    return pool.submit, as_completed, pool.shutdown
 
 
-def _dask_completed(futures):
-    from distributed import as_completed
-
-    return as_completed(futures)
+def _plans(coursedir, assignment, notebooks):
+    src = os.path.join(coursedir.root, coursedir.source_directory, assignment)
+    plans = {}
+    for nb_id in notebooks:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+            plans[nb_id] = trusted.build_plan(nbformat.read(os.path.join(src, f"{nb_id}.ipynb"), 4), tmp)
+    return plans
 
 
 def autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, recheck=True,
               students=None, timeout=None, progress=True):
-    """Autograde every submission of `assignment` (see the module docstring). Returns {student: record}."""
+    """Autograde every submission of `assignment` (see the module docstring). Returns {student: record}.
+
+    The phases overlap: while workers execute, this process prepares the next submissions and
+    records finished ones, so it is the only writer of the gradebook and never waits idle.
+    """
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.coursedir import CourseDirectory
+    from tqdm.auto import tqdm
 
     if jobs < 1:
         raise ValueError(f"autograde: `jobs` must be >= 1; got {jobs}")
@@ -299,39 +309,40 @@ def autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, r
         if os.path.isdir(sub_root) else []
     students = [s for s in found if students is None or s in students]
     cell_timeout = int(timeout or cfg.Execute.get("timeout", 30) or 30)
-    plans = {}
-    if recheck:
-        src = os.path.join(coursedir.root, coursedir.source_directory, assignment)
-        for nb_id in notebooks:
-            with tempfile.TemporaryDirectory() as tmp:
-                shutil.copytree(src, tmp, dirs_exist_ok=True)
-                plans[nb_id] = trusted.build_plan(nbformat.read(os.path.join(src, f"{nb_id}.ipynb"), 4), tmp)
-    todo, failed = [], {}
-    for student in students:
-        job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
-        if error:
-            failed[student] = error
-            continue
-        job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans,
-                   recheck_timeout=cell_timeout * (2 + len(job["notebooks"])))
-        todo.append(job)
-    results = {}
-    if todo:
-        submit, completed, owner = _pool(jobs, scheduler)
-        from tqdm.auto import tqdm
+    plans = _plans(coursedir, assignment, notebooks) if recheck and students else {}
+    records, pending = {}, {}
+    bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="sub", disable=not progress,
+               file=sys.stderr)
 
+    def finish(fut):
+        job = pending.pop(fut)
         try:
-            futures = {f: job["student"] for f, job in zip(submit(grade_submission, todo), todo)}
-            for fut in tqdm(completed(list(futures)), total=len(futures), desc=f"autograde {assignment}",
-                            unit="sub", disable=not progress, file=sys.stderr):
-                try:
-                    results[futures[fut]] = fut.result()
-                except Exception as err:  # noqa: BLE001  a crashed worker fails that student only
-                    failed[futures[fut]] = f"worker crashed: {type(err).__name__}: {str(err)[:200]}"
-        finally:
-            if not (scheduler and not isinstance(scheduler, str)):
-                owner.shutdown() if hasattr(owner, "shutdown") else owner.close()
-    records = _record(cfg, coursedir, assignment, results, failed)
+            records[job["student"]] = _record(cfg, coursedir, assignment, job, fut.result())
+        except Exception as err:  # noqa: BLE001  a crashed worker fails that student only
+            with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+                records[job["student"]] = _record_failed(gb, assignment, job["student"],
+                                                         f"{type(err).__name__}: {str(err)[:200]}")
+        bar.update()
+
+    submit, completed, close = _pool(jobs, scheduler) if students else (None, None, lambda: None)
+    try:
+        for student in students:
+            job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
+            if error:
+                with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+                    records[student] = _record_failed(gb, assignment, student, error)
+                bar.update()
+                continue
+            job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans,
+                       recheck_timeout=cell_timeout * (2 + len(job["notebooks"])))
+            pending[submit(grade_submission, job)] = job
+            for fut in [f for f in pending if f.done()]:
+                finish(fut)
+        for fut in completed(list(pending)):
+            finish(fut)
+    finally:
+        close()
+        bar.close()
     trusted.write_flags(coursedir.root, assignment, records)
     return records
 

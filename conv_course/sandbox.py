@@ -26,11 +26,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
-
 __all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
-           "bwrap_command", "run_sandboxed", "preflight", "launch", "SandboxKernelManager", "WORKDIR_MARKER",
+           "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager", "WORKDIR_MARKER",
            "add_sandbox_arguments", "run_sandbox"]
 
 KERNEL_NAME = "conv-course-sandbox"
@@ -169,11 +166,11 @@ def _chown_tree(path, uid):
             os.lchown(name, uid, uid)
 
 
-def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=60, env=None):
-    """Run `argv` in a fresh sandbox, cwd `workdir`; writable: `workdir`, `extra_writable` and /tmp.
+def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=None, output=subprocess.PIPE):
+    """Start `argv` in a fresh sandbox, cwd `workdir`; writable: `workdir`, `extra_writable`, /tmp.
 
     Returns:
-        subprocess.CompletedProcess (stdout/stderr as bytes); returncode -9 after a timeout.
+        subprocess.Popen, leader of its own session (kill the group to kill the sandbox).
     """
     uid = _fresh_uid() if os.geteuid() == 0 else None
     writable = [workdir, *extra_writable]
@@ -181,8 +178,18 @@ def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=
         for folder in writable:
             _chown_tree(folder, uid)
     cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: _set_limits(limits), start_new_session=True)
+    return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: _set_limits(limits),
+                            start_new_session=True)
+
+
+def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=60, env=None):
+    """`start_sandboxed`, then wait at most `timeout` seconds (then kill everything).
+
+    Returns:
+        subprocess.CompletedProcess (stdout/stderr as bytes); returncode -9 after a timeout.
+    """
+    proc = start_sandboxed(argv, workdir=workdir, extra_writable=extra_writable, limits=limits, env=env)
+    cmd = proc.args
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -316,23 +323,37 @@ def launch(connection_file, extra_args=()):
     os.execv(cmd[0], cmd)
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager for the sandboxed kernel: ipc sockets in a fresh private folder."""
+def _kernel_manager_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
-    @default("transport")
-    def _transport_default(self):
-        return "ipc"
+    class SandboxKernelManager(AsyncKernelManager):
+        """An AsyncKernelManager for the sandboxed kernel: ipc sockets in a fresh private folder."""
 
-    @default("ip")
-    def _ip_default(self):
-        os.makedirs(SOCKET_ROOT, mode=0o711, exist_ok=True)
-        self._socket_folder = tempfile.mkdtemp(prefix="c-", dir=SOCKET_ROOT)
-        return os.path.join(self._socket_folder, "kernel")
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
 
-    async def _async_cleanup_resources(self, restart=False):
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            shutil.rmtree(getattr(self, "_socket_folder", ""), ignore_errors=True)
+        @default("ip")
+        def _ip_default(self):
+            os.makedirs(SOCKET_ROOT, mode=0o711, exist_ok=True)
+            self._socket_folder = tempfile.mkdtemp(prefix="c-", dir=SOCKET_ROOT)
+            return os.path.join(self._socket_folder, "kernel")
+
+        async def _async_cleanup_resources(self, restart=False):
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(getattr(self, "_socket_folder", ""), ignore_errors=True)
+
+    SandboxKernelManager.__qualname__ = "SandboxKernelManager"
+    return SandboxKernelManager
+
+
+def __getattr__(name):
+    if name == "SandboxKernelManager":  # built on first use: the launcher never imports jupyter_client
+        globals()[name] = _kernel_manager_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_sandbox_arguments(parser):

@@ -20,12 +20,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
 from . import _replay as codec
 
-__all__ = ["build_plan", "recheck", "compare", "cell_plan", "Verdict", "load_flags", "write_flags"]
+__all__ = ["build_plan", "recheck", "recheck_start", "recheck_finish", "compare", "cell_plan", "Verdict", "load_flags", "write_flags"]
 
 
 def _student_names(cells):
@@ -102,45 +103,62 @@ def recheck(plan, student_nb, workdir, *, sandbox=True, limits=None, timeout=120
     Returns:
         dict grade_id -> Verdict.
     """
-    verdicts = {gid: Verdict("unverifiable", c["reason"]) for gid, c in plan["cells"].items()
-                if c["status"] != "ok"}
-    todo = [gid for gid, c in plan["cells"].items() if c["status"] == "ok"]
-    if not todo:
-        return verdicts
+    return recheck_finish(recheck_start(plan, student_nb, workdir, sandbox=sandbox, limits=limits), timeout)
+
+
+def recheck_start(plan, student_nb, workdir, *, sandbox=True, limits=None):
+    """Start `recheck`'s process and return a handle for `recheck_finish` (so the kernel runs meanwhile)."""
+    handle = {"plan": plan, "proc": None, "box": None, "start": time.monotonic(),
+              "verdicts": {gid: Verdict("unverifiable", c["reason"]) for gid, c in plan["cells"].items()
+                           if c["status"] != "ok"},
+              "todo": [gid for gid, c in plan["cells"].items() if c["status"] == "ok"]}
+    if not handle["todo"]:
+        return handle
+    todo = handle["todo"]
     cells = [c for c in cell_plan(student_nb) if c["kind"] != "test" or c["grade_id"] in todo]
     seen = {c["grade_id"] for c in cells if c["kind"] == "test"}
     cells += [{"kind": "test", "grade_id": gid, "source": ""} for gid in todo if gid not in seen]
     job = {"cells": [dict(c, source="") if c["kind"] == "test" else c for c in cells],
            "calls": {gid: plan["cells"][gid] for gid in todo}}
-    box = tempfile.mkdtemp(prefix="conv-course-recheck-")  # a mount point inside: cannot be swapped
-    try:
-        _write_job(box, job, plan["arrays"])
-        argv = [sys.executable, "-I", "-m", "conv_course._replay", "replay", box]
-        if sandbox:
-            from .sandbox import Limits, run_sandboxed
+    box = handle["box"] = tempfile.mkdtemp(prefix="conv-course-recheck-")  # a mount point inside: fixed
+    _write_job(box, job, plan["arrays"])
+    argv = [sys.executable, "-I", "-m", "conv_course._replay", "replay", box]
+    if sandbox:
+        from .sandbox import Limits, start_sandboxed
 
-            proc = run_sandboxed(argv, workdir=workdir, extra_writable=[box], limits=limits or Limits(),
-                                 timeout=timeout)
-        else:
-            try:
-                proc = subprocess.run(argv, cwd=workdir, capture_output=True, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc = subprocess.CompletedProcess(argv, -9)
+        handle["proc"] = start_sandboxed(argv, workdir=workdir, extra_writable=[box], limits=limits or Limits(),
+                                         output=subprocess.DEVNULL)
+    else:
+        handle["proc"] = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)
+    return handle
+
+
+def recheck_finish(handle, timeout=120):
+    """Wait for the re-check (killing it `timeout` s after it started) and compare. Returns the verdicts."""
+    verdicts, proc, box = dict(handle["verdicts"]), handle["proc"], handle["box"]
+    if proc is None:
+        return verdicts
+    try:
+        proc.wait(timeout=max(0.1, timeout - (time.monotonic() - handle["start"])))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    try:
         got, arrays = codec.read_bundle(box, "out", max_bytes=256 << 20)
+        note = f"re-check process exited {proc.returncode} before this cell"
     except (OSError, ValueError) as err:
         got, arrays = {"cells": {}}, []
         note = f"re-check process produced no readable result ({err}; exit {proc.returncode})"
-    else:
-        note = f"re-check process exited {proc.returncode} before this cell"
     finally:
         shutil.rmtree(box, ignore_errors=True)
-    for gid in todo:
-        reference = plan["cells"][gid]
+    plan = handle["plan"]
+    for gid in handle["todo"]:
         answer = got.get("cells", {}).get(gid) if isinstance(got.get("cells"), dict) else None
         if answer is None:
             verdicts[gid] = Verdict("fail", note)
         else:
-            ok, why = compare(reference, plan["arrays"], answer, arrays)
+            ok, why = compare(plan["cells"][gid], plan["arrays"], answer, arrays)
             verdicts[gid] = Verdict("pass" if ok else "fail", why)
     return verdicts
 
