@@ -44,15 +44,20 @@ def _grad_variants(which, g, x, weight, s, p):
     kh, kw = weight.shape[2:]
     v = {}
     if which == "grad_bias":
-        v["batch"] = (g.sum(axis=(2, 3)), "grad_bias not summed over the batch: sum grad_out over axes (0, 2, 3)")
-        v["channels"] = (g.sum(axis=(1, 2, 3)), "grad_bias summed over the channels: sum over axes (0, 2, 3), keep C_out")
-        v["mean"] = (g.mean(axis=(0, 2, 3)), "grad_bias averaged: the bias is added at every output pixel, so sum, do not average")
+        v["batch"] = (g.sum(axis=(2, 3)),
+                      "grad_bias not summed over the batch: sum grad_out over axes (0, 2, 3)")
+        v["channels"] = (g.sum(axis=(1, 2, 3)),
+                         "grad_bias summed over the channels: sum over axes (0, 2, 3), keep C_out")
+        v["mean"] = (g.mean(axis=(0, 2, 3)),
+                     "grad_bias averaged: the bias is added at every output pixel, so sum, do not average")
     elif which == "grad_weight":
-        v["flipped"] = (grad_w[..., ::-1, ::-1], "grad_weight is flipped: cross-correlate x with grad_out (no kernel flip)")
+        v["flipped"] = (grad_w[..., ::-1, ::-1],
+                        "grad_weight is flipped: cross-correlate x with grad_out (no kernel flip)")
         v["mean"] = (grad_w / n, "grad_weight averaged over the batch: sum it")
         v["first"] = (ops.conv2d_backward(g[:1], x[:1], weight, stride=s, padding=p)[1],
                       "grad_weight uses only the first image: sum the contributions of the whole batch")
-        v["transposed"] = (grad_w.transpose(1, 0, 2, 3), "grad_weight has C_in and C_out swapped: shape (C_out, C_in, kh, kw)")
+        v["transposed"] = (grad_w.transpose(1, 0, 2, 3),
+                           "grad_weight has C_in and C_out swapped: shape (C_out, C_in, kh, kw)")
         if s != 1:
             small = np.zeros(weight.shape[:2] + (x.shape[2] + 2 * p - ho + 1, x.shape[3] + 2 * p - wo + 1))
             v["stride"] = (ops.conv2d_backward(g, x, small, stride=1, padding=p)[1],
@@ -102,8 +107,9 @@ def check_conv2d_backward(conv2d_backward, group="bias", hidden=False):
         case = {"x.shape": xs, "weight.shape": ws, "stride": s, "padding": p}
         got = call_student(conv2d_backward, g.copy(), x.copy(), weight.copy(), stride=s, padding=p, case=case)
         if not isinstance(got, tuple) or len(got) != 3:
+            length = f" of length {len(got)}" if isinstance(got, tuple) else ""
             raise AssertionError(f"`conv2d_backward` must return a tuple (grad_x, grad_weight, grad_bias); "
-                                 f"got {type(got).__name__}{'' if not isinstance(got, tuple) else f' of length {len(got)}'}")
+                                 f"got {type(got).__name__}{length}")
         for i in _PARTS[group]:
             variants = _grad_variants(_NAMES[i], g, x, weight, s, p)
             chosen = select_variants(got[i], want[i], variants, 1e-8, 1e-8, generic_shapes=False)
@@ -137,7 +143,8 @@ def check_numerical_gradient(numerical_gradient, group="basic", hidden=False):
         if group == "basic":
             f, eps, want = (lambda a: float(np.sum(a ** 2))), 1e-6, 2 * x
             variants = {"half": (4 * x, "divided by eps instead of 2*eps: the central difference spans 2*eps"),
-                        "all": (np.full(shape, 2 * x.sum()), "perturbed every entry at once: change one entry at a time")}
+                        "all": (np.full(shape, 2 * x.sum()),
+                                "perturbed every entry at once: change one entry at a time")}
             atol = 1e-5
         else:
             f, eps, want = (lambda a: float(np.sum(a ** 3))), 1e-3, 3 * x ** 2

@@ -118,10 +118,13 @@ def _im2col_variants(x, k, s, p):
         v["kernel_swapped"] = (ops.im2col(x, (k[1], k[0]), stride=s, padding=p),
                                "kernel height and width swapped: kernel_size is (kh, kw)")
     if s != 1:
-        v["stride_ignored"] = (ops.im2col(x, k, stride=1, padding=p), "stride ignored: windows must start every `stride` pixels")
+        v["stride_ignored"] = (ops.im2col(x, k, stride=1, padding=p),
+                               "stride ignored: windows must start every `stride` pixels")
     if p != 0:
-        v["padding_ignored"] = (ops.im2col(x, k, stride=s, padding=0), "padding ignored: pad the input with `padding` zeros on every side first")
-        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p), "padding applied twice: the input was padded by 2*padding")
+        v["padding_ignored"] = (ops.im2col(x, k, stride=s, padding=0),
+                                "padding ignored: pad the input with `padding` zeros on every side first")
+        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p),
+                              "padding applied twice: the input was padded by 2*padding")
         v["padding_after"] = (ops.im2col(_pad(x, 0, p, 0, p), k, stride=s),
                               "padding on one side only: pad top and bottom, left and right")
         v["padding_before"] = (ops.im2col(_pad(x, p, 0, p, 0), k, stride=s),

@@ -257,6 +257,11 @@ def check_freeze(freeze_backbone, group="freeze", hidden=False):
                              "with the backbone; only model.features is frozen, the new head must train")
 
 
+def _all_equal(rates, value):
+    """True if the set of learning rates `rates` is exactly one number close to `value`."""
+    return len(rates) == 1 and None not in rates and bool(np.isclose(next(iter(rates)), value, rtol=1e-9))
+
+
 @_single_threaded
 def check_optimizer(make_optimizer, group="lrs", hidden=False):
     """Check ``make_optimizer(model, base_lr)``: the backbone at base_lr, the head at 10 * base_lr.
@@ -282,21 +287,18 @@ def check_optimizer(make_optimizer, group="lrs", hidden=False):
             raise AssertionError(f"{len(missing)} parameters are in no param group: {_names(missing)}. "
                                  f"Likely bug: {part} left out of the optimizer, so they never change")
         return
-    ctx = f"(base_lr={base_lr:g})"
     head = {lr_of.get(id(p)) for n, p in named if n.startswith("head.")}
     body = {lr_of.get(id(p)) for n, p in named if not n.startswith("head.")}
     want_head, want_body = 10 * base_lr, base_lr
-    if head == {want_head} and body == {want_body}:
+    if _all_equal(head, want_head) and _all_equal(body, want_body):
         return
-    got = f"backbone lr {_names(sorted(map(str, body)))}, head lr {_names(sorted(map(str, head)))} {ctx}"
-    close = lambda s, v: s == {v} or (len(s) == 1 and None not in s and np.isclose(next(iter(s)), v))
-    if close(head, want_head) and close(body, want_body):
-        return
-    if close(head, want_body) and close(body, want_head):
+    got = (f"backbone lr {_names(sorted(map(str, body)))}, head lr {_names(sorted(map(str, head)))} "
+           f"(base_lr={base_lr:g})")
+    if _all_equal(head, want_body) and _all_equal(body, want_head):
         bug = "the rates are swapped: the head gets 10 * base_lr, the backbone base_lr"
-    elif close(head, base_lr):
+    elif _all_equal(head, base_lr):
         bug = "the head learns at the backbone's rate; discriminative fine-tuning gives the new head 10 * base_lr"
-    elif close(head, base_lr / 10):
+    elif _all_equal(head, base_lr / 10):
         bug = "the head's rate is base_lr / 10: multiply by 10, do not divide"
     elif None in head or None in body:
         bug = "some parameters are in no param group"
@@ -363,7 +365,8 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
             got, want = lora(x), conv(x)
         if tuple(got.shape) != tuple(want.shape) or not torch.allclose(got, want, atol=1e-5):
             bug = ("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged"
-                   if bool(B.detach().abs().sum() > 0) else "the output must equal the frozen conv's output at the start")
+                   if bool(B.detach().abs().sum() > 0)
+                   else "the output must equal the frozen conv's output at the start")
             raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) (shapes "
                                  f"{tuple(got.shape)} vs {tuple(want.shape)}). Likely bug: {bug}")
         if bool(A.detach().abs().sum() == 0):
@@ -381,8 +384,9 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     try:
         got = lora(x)
     except RuntimeError as err:
-        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: {err}. "
-                             "Likely bug: the low-rank path ignores the wrapped conv's stride/padding/dilation") from None
+        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: "
+                             f"{err}. Likely bug: the low-rank path ignores the wrapped conv's "
+                             "stride/padding/dilation") from None
     if tuple(got.shape) != tuple(want.shape):
         raise AssertionError(f"output shape {tuple(got.shape)}, expected {tuple(want.shape)} for conv stride="
                              f"{conv.stride}, padding={conv.padding}. Likely bug: the low-rank path ignores the "
