@@ -3,7 +3,11 @@
 Both thread pools (numpy's BLAS and torch) are limited to the same count; inputs are float32.
 Forward compares `ops.conv2d` with `F.conv2d`; backward compares `ops.conv2d_backward` with
 `torch.ops.aten.convolution_backward` (the kernel autograd calls for conv2d's backward, without
-re-running the forward). Ratios ours/torch are what matter: the CPU may be shared.
+re-running the forward). Ratios ours/torch are what matter: the CPU may be shared. On a busy CPU,
+every multithreaded parallel region (torch's, or one BLAS call's) waits for descheduled threads,
+which `ops` avoids by giving each thread its own part of the batch; `--threads 1` compares the
+single-threaded kernels alone. numpy's BLAS kernels (e.g. Haswell/AVX2 when OPENBLAS_CORETYPE
+forces them, while torch's oneDNN uses AVX-512) are printed and recorded with the results.
 
     python benchmarks/bench_conv.py [--quick] [--repeats R] [--threads T]
 
