@@ -334,35 +334,35 @@ function render({ model, el }) {
     else if (ev.key === "End") { moveTo(st.out.h - 1, st.out.w - 1); ev.preventDefault(); }
   }, opts);
 
-  // controls
+  // controls; a change that would leave no output position is refused (the control snaps back)
+  function fits(kernel, p) {
+    return outputSize(st.img.h, kernel.length, p.stride, p.padding, p.dilation) >= 1 &&
+           outputSize(st.img.w, kernel[0].length, p.stride, p.padding, p.dilation) >= 1;
+  }
+  function setKernel(kernel, preset) {
+    if (!fits(kernel, st.params)) { syncControls(); return; }
+    model.set("preset", preset);
+    model.set("kernel", kernel);
+    clampPosition();
+    save();
+  }
   ui.preset.addEventListener("change", () => {
     const name = ui.preset.value, sizes = model.get("presets")[name];
     if (!sizes) return;
-    const want = ui.size.value in sizes ? ui.size.value : Object.keys(sizes)[0];
-    model.set("preset", name);
-    model.set("kernel", sizes[want]);
-    save();
+    setKernel(sizes[ui.size.value in sizes ? ui.size.value : Object.keys(sizes)[0]], name);
   }, opts);
   ui.size.addEventListener("change", () => {
     const n = Number(ui.size.value), preset = model.get("presets")[model.get("preset")];
     if (!n) return;
-    let k;
-    if (preset && preset[String(n)]) k = preset[String(n)];
-    else {
-      const old = st.kernel, off = (n - old.length) / 2;
-      k = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => old[i - off]?.[j - off] ?? 0));
-      model.set("preset", "custom");
-    }
-    model.set("kernel", k);
-    save();
+    if (preset && preset[String(n)]) { setKernel(preset[String(n)], model.get("preset")); return; }
+    const old = st.kernel, offR = Math.floor((n - old.length) / 2), offC = Math.floor((n - old[0].length) / 2);
+    setKernel(Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => old[i - offR]?.[j - offC] ?? 0)),
+              "custom");
   }, opts);
   for (const [name, s] of Object.entries(ui.sliders)) {
     s.input.addEventListener("input", () => {
       const v = Number(s.input.value);
-      const trial = { ...st.params, [name]: v };
-      const fits = outputSize(st.img.h, st.wts.kh, trial.stride, trial.padding, trial.dilation) >= 1 &&
-                   outputSize(st.img.w, st.wts.kw, trial.stride, trial.padding, trial.dilation) >= 1;
-      if (!fits) { s.input.value = st.params[name]; return; }
+      if (!fits(st.kernel, { ...st.params, [name]: v })) { s.input.value = st.params[name]; return; }
       model.set(name, v);
       clampPosition();
       save();

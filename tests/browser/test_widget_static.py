@@ -152,6 +152,23 @@ def test_dilation_slider_refuses_settings_without_output(offline_page, harness_u
     assert page.inner_text(".kx-panel figcaption >> nth=1") == "Output 2×2"
 
 
+def test_preset_and_size_switch_follow_the_image(offline_page, harness_url):
+    w = KernelExplorer(image=np.arange(16.0).reshape(4, 4), kernel="box_blur")
+    page = _mount(offline_page, harness_url, w)
+    page.select_option(".kx-size", "5")          # 5x5 does not fit a 4x4 image: refused
+    assert len(page.evaluate("window.model.get('kernel')")) == 3
+    assert page.input_value(".kx-size") == "3"
+    page.select_option(".kx-preset", "sharpen")
+    assert page.evaluate("window.model.get('preset')") == "sharpen"
+    # sharpen at output (0, 0): 5*X[1,1] - X[0,1] - X[1,0] - X[1,2] - X[2,1] = 25 - 1 - 4 - 6 - 9
+    assert page.inner_text(".kx-sum") == "5"
+    page.fill("input[name=padding]", "1")
+    page.select_option(".kx-size", "5")          # now 4 + 2 >= 5: the 3x3 sharpen grows a zero border
+    kernel = page.evaluate("window.model.get('kernel')")
+    assert len(kernel) == 5 and kernel[2][2] == 5 and kernel[0] == [0] * 5
+    assert page.evaluate("window.model.get('preset')") == "custom"
+
+
 def test_fits_a_360px_phone_screen(offline_page, harness_url):
     w = KernelExplorer(image="camera", kernel="gaussian")
     page = _mount(offline_page, harness_url, w, width=360)
