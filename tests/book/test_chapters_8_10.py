@@ -1,0 +1,91 @@
+"""Source checks for chapters 8-10 and the performance appendix: they must build offline and quietly.
+
+These pages train networks and run benchmarks while the book builds, so three mistakes would
+cost the most: a cell that downloads (the build runs with no network), a `fit` call that draws a
+progress bar (a widget or stderr noise in the HTML), and an appendix cell that starts a book build
+from inside the book build.
+"""
+
+import re
+
+import jupytext
+import pytest
+
+from bookpages import ROOT
+
+PAGES = ["book/08-cnns-in-pytorch/cnns-in-pytorch.md", "book/09-fine-tuning/fine-tuning.md",
+         "book/10-conv1d/conv1d.md", "book/appendix/performance.md"]
+
+DOWNLOADS = re.compile(r"load_idx_dataset|urlretrieve|urlopen|requests\.|torchvision|download\s*=\s*True")
+FIT_CALL = re.compile(r"(?:\btrain\.|(?<![\w.]))fit\((?:[^()]|\([^()]*\))*\)", re.S)  # not sklearn's .fit(
+
+
+def code_cells(text):
+    """Sources of the executed code cells of a MyST notebook (plain ``python`` fences are not cells)."""
+    nb = jupytext.reads(text, fmt="md:myst")
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
+
+
+def downloading_cells(text):
+    return [src for src in code_cells(text) if DOWNLOADS.search(src)]
+
+
+def fit_calls_with_progress(text):
+    calls = [m.group(0) for src in code_cells(text) for m in FIT_CALL.finditer(src)]
+    return [c for c in calls if not re.search(r"progress\s*=\s*False", c)]
+
+
+@pytest.fixture(params=PAGES)
+def page_text(request):
+    return (ROOT / request.param).read_text(encoding="utf-8")
+
+
+def test_no_executed_cell_downloads(page_text):
+    assert downloading_cells(page_text) == []
+
+
+def test_every_fit_call_turns_the_progress_bar_off(page_text):
+    assert fit_calls_with_progress(page_text) == []
+
+
+def test_chapter_8_shows_the_full_mnist_loader_without_running_it():
+    text = (ROOT / PAGES[0]).read_text(encoding="utf-8")
+    assert "load_idx_dataset(" in text                   # shown to the reader ...
+    assert downloading_cells(text) == []                  # ... in a fence that never executes
+
+
+def test_performance_appendix_never_builds_the_book():
+    cells = code_cells((ROOT / PAGES[3]).read_text(encoding="utf-8"))
+    assert not [src for src in cells if re.search(r"bench_book|jupyter-book|conv_course\.book|\bbuild\(", src)]
+
+
+# The detectors themselves, on small pages written for the purpose (each must fire).
+_PAGE = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+```{{code-cell}} ipython3
+{code}
+```
+
+```python
+train_full, test_full = data.load_idx_dataset("mnist")
+```
+"""
+
+
+def test_detectors_fire_on_a_downloading_cell_and_a_noisy_fit():
+    noisy = _PAGE.format(code='h = train.fit(model, data.load_idx_dataset("mnist")[0], epochs=2)')
+    assert len(downloading_cells(noisy)) == 1
+    assert len(fit_calls_with_progress(noisy)) == 1
+    quiet = _PAGE.format(code="h = train.fit(model, few_shot(s, 1), epochs=int(2.0), progress=False)\n"
+                               "LogisticRegression().fit(X, y)")
+    assert downloading_cells(quiet) == [] and fit_calls_with_progress(quiet) == []
