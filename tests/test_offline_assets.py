@@ -156,3 +156,35 @@ def test_widgets_config_maps_modules_next_to_itself():
     assert list(ext.IPYWIDGETS_JS) == ["offline/require.js", "offline/widgets-config.js",
                                        "offline/html-manager/dist/embed-amd.js"]
     assert json.dumps(ext.IPYWIDGETS_JS).count("http") == 0
+
+
+def _state_body(esm, anywidget_id="conv_course.widgets.kernel_explorer.KernelExplorer"):
+    return json.dumps({"version_major": 2, "version_minor": 0, "state": {
+        "m1": {"model_name": "AnyModel", "state": {"_anywidget_id": anywidget_id, "_esm": esm, "padding": 2}},
+        "m2": {"model_name": "LayoutModel", "state": {"width": "10px"}}}})
+
+
+def test_refresh_widget_state_ships_current_view_files():
+    body = ext.refresh_widget_state(_state_body("export default {}; // from an old cached run"))
+    state = json.loads(body)["state"]["m1"]["state"]
+    js = (ROOT / "conv_course" / "widgets" / "kernel_explorer.js").read_text()
+    assert state["_esm"] == js and state["_css"].startswith("/* KernelExplorer")
+    assert state["padding"] == 2                                   # the executed values stay
+    assert "</" not in body                                        # safe inside <script>
+
+
+def test_refresh_widget_state_leaves_other_widgets_and_fresh_state_alone():
+    other = _state_body("old", anywidget_id="somebody.Else")
+    assert ext.refresh_widget_state(other) == other
+    fresh = ext.refresh_widget_state(_state_body("old"))
+    assert ext.refresh_widget_state(fresh) == fresh
+
+
+def test_page_context_refreshes_widget_state_script():
+    from sphinx.builders.html._assets import _JavaScript
+
+    script = _JavaScript("", type=ext.WIDGET_STATE_TYPE, body=_state_body("old"))
+    context = {"script_files": [script]}
+    ext._page_context(_App(False), "ch4", "page.html", context, None)
+    esm = json.loads(context["script_files"][0].attributes["body"])["state"]["m1"]["state"]["_esm"]
+    assert "export default { render }" in esm

@@ -9,6 +9,8 @@ from CDNs. This extension
   * points ``mathjax_path`` at the local MathJax 3 and myst-nb's ``nb_ipywidgets_js`` (scripts
     added only to pages that carry widget state) at local require.js, a small require.js
     configuration and the HTML manager;
+  * refreshes the saved module source (``_esm``, ``_css``) of the course's own widgets in each
+    page's widget state from the package files, so a cached execution never ships an old view;
   * removes sphinx-thebe's scripts when thebe is off (its inline script is added twice, which
     throws "Identifier 'THEBE_JS_URL' has already been declared" on every page).
 """
@@ -57,6 +59,15 @@ WIDGETS_CONFIG = """\
   });
 })();
 """
+
+# anywidget id (module.Class, saved in the state) -> the view files the page should run
+WIDGET_FILES = {
+    "conv_course.widgets.kernel_explorer.KernelExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "kernel_explorer.js",
+        "_css": ROOT / "conv_course" / "widgets" / "kernel_explorer.css",
+    },
+}
+WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 
 MATHJAX_PATH = f"{STATIC_DIR}/mathjax/tex-chtml.js"
 IPYWIDGETS_JS = {
@@ -119,11 +130,30 @@ def _is_thebe(script):
     return str(name).endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body
 
 
+def refresh_widget_state(body, files=WIDGET_FILES):
+    """The widget-state JSON `body` with each known widget's `_esm`/`_css` read from `files`."""
+    state = json.loads(body)
+    changed = False
+    for model in state.get("state", {}).values():
+        values = model.get("state", {})
+        for key, path in files.get(values.get("_anywidget_id"), {}).items():
+            text = pathlib.Path(path).read_text()
+            if values.get(key) != text:
+                values[key], changed = text, True
+    if not changed:
+        return body
+    return json.dumps(state).replace("</", "<\\/")  # as myst-nb's sanitize_script_content
+
+
 def _page_context(app, pagename, templatename, context, doctree):
-    """Drop sphinx-thebe's scripts when thebe is off; otherwise keep one copy of each."""
+    """Refresh the course widgets' saved views; drop sphinx-thebe's scripts when thebe is off."""
     scripts = context.get("script_files")
     if not scripts:
         return
+    for script in scripts:
+        attributes = getattr(script, "attributes", None) or {}
+        if attributes.get("type") == WIDGET_STATE_TYPE and attributes.get("body"):
+            attributes["body"] = refresh_widget_state(attributes["body"])
     keep, seen = [], set()
     thebe_on = _thebe_enabled(app.config)
     for script in scripts:
