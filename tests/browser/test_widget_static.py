@@ -152,6 +152,32 @@ def test_dilation_slider_refuses_settings_without_output(offline_page, harness_u
     assert page.inner_text(".kx-panel figcaption >> nth=1") == "Output 2×2"
 
 
+def test_touch_drag_moves_window(browser, harness_url):
+    context = browser.new_context(viewport={"width": 390, "height": 800}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(harness_url)
+        page.wait_for_function("window.kxReady === true")
+        w = KernelExplorer(image="camera", kernel="emboss", size=64)
+        page.evaluate("state => mount(state)", w.get_state())
+        page.locator(".kx-input").scroll_into_view_if_needed()
+        box = page.locator(".kx-input").bounding_box()
+        cdp = context.new_cdp_session(page)
+        point = lambda fx, fy: [{"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"]}]  # noqa: E731
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": point(0.1, 0.1)})
+        for i in range(1, 11):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": point(0.1 + 0.06 * i, 0.1 + 0.03 * i)})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        row, col = page.evaluate("window.model.get('position')")
+        # the finger ends at x = 0.7, y = 0.4 of the 64x64 panel; the 3x3 window centred there has
+        # its top-left at row 0.4 * 64 - 1.5 ~ 24, column 0.7 * 64 - 1.5 ~ 43
+        assert abs(row - 24) <= 1 and abs(col - 43) <= 1
+        want = expected_output(w.get_state())[row, col]
+        assert float(page.get_attribute(".kx-sum", "data-value")) == pytest.approx(want, abs=1e-12)
+    finally:
+        context.close()
+
+
 def test_preset_and_size_switch_follow_the_image(offline_page, harness_url):
     w = KernelExplorer(image=np.arange(16.0).reshape(4, 4), kernel="box_blur")
     page = _mount(offline_page, harness_url, w)
