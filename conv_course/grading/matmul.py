@@ -166,11 +166,14 @@ def _conv_variants(x, weight, bias, s, p):
                        "height and width of the output swapped: reshape to (N, C_out, H_out, W_out)"),
     }
     if bias is not None:
-        v["bias_missing"] = (ops.conv2d(x, weight, None, stride=s, padding=p), "bias not added")
+        v["bias_missing"] = (ops.conv2d(x, weight, None, stride=s, padding=p),
+                              "bias not added: add bias[:, None] to every position of its output channel")
     if s != 1:
-        v["stride_ignored"] = (ops.conv2d(x, weight, bias, stride=1, padding=p), "stride ignored")
+        v["stride_ignored"] = (ops.conv2d(x, weight, bias, stride=1, padding=p),
+                               "stride ignored: pass `stride` on to im2col")
     if p != 0:
-        v["padding_ignored"] = (ops.conv2d(x, weight, bias, stride=s, padding=0), "padding ignored")
+        v["padding_ignored"] = (ops.conv2d(x, weight, bias, stride=s, padding=0),
+                                "padding ignored: pass `padding` on to im2col")
         v["padding_twice"] = (ops.conv2d(x, weight, bias, stride=s, padding=2 * p),
                               "padding applied twice: the input was padded by 2*padding")
     return v
@@ -270,8 +273,8 @@ def _check_vectorized(name, fn, make_args, hidden):
         raise AssertionError(
             f"`{name}` is not vectorized: Python ran {counts[0]} lines of your code for a "
             f"{small_out}x{small_out} output but {counts[1]} for a {big_out}x{big_out} output "
-            f"(same batch, channels and 3x3 kernel). The work in Python grows with the number of "
-            f"output pixels, so there is a Python loop over output positions (a for/while loop, a "
-            f"comprehension, map or np.vectorize). Likely bug: loop over output pixels. Build all "
-            f"windows at once: loop over the kh*kw kernel offsets at most, or use "
-            f"np.lib.stride_tricks.sliding_window_view, then do one matmul.")
+            "(same batch, channels and 3x3 kernel). The work in Python grows with the number of "
+            "output pixels, so there is a Python loop over output positions (a for/while loop, a "
+            "comprehension, map or np.vectorize). Likely bug: a Python loop over output pixels (or rows). "
+            "Build all windows at once: loop over the kh*kw kernel offsets at most, or use "
+            "np.lib.stride_tricks.sliding_window_view, then do one matmul.")
