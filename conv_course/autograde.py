@@ -9,6 +9,10 @@ Three phases, so that only this (coordinating) process ever writes the gradebook
 3. record (here): nbgrader's Autograde converter, with execution replaced by the workers'
    outputs, writes ``autograded/`` and the scores; the re-check then confirms or lowers each
    test cell's score and flags disagreements (``trusted/<assignment>.json``, needs_manual_grade).
+
+The phases overlap: the coordinator prepares the next submissions and records finished ones while
+the workers execute. A worker needs no course files: a job carries the sanitized notebook, the
+submission's files and the recorded reference calls, so Dask workers can live on other machines.
 """
 
 import os
@@ -44,7 +48,6 @@ def load_course_config(course_dir):
 
 def _prepare(cfg, coursedir, assignment, student, notebooks):
     """Phase 1: sanitized notebooks and files of one submission (a job), or an error string."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: F401  (nbgrader's order)
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
                                         OverwriteKernelspec)
 

@@ -135,3 +135,22 @@ def test_kernel_runs_sandboxed_and_timeouts_interrupt(tmp_path):
     assert nb.cells[0].outputs[0]["text"].split() == ["True", str(tmp_path)]
     assert any(o.get("ename") == "KeyboardInterrupt" for o in nb.cells[1].outputs)
     assert nb.cells[2].outputs[0]["text"] == "alive\n"
+
+
+def test_plain_nbgrader_config_lines_run_the_sandboxed_kernel(tmp_path):
+    """The three config lines of the appendix make nbgrader's own Execute use the sandbox."""
+    from nbgrader.preprocessors import Execute
+    from traitlets.config import Config
+
+    sandbox.preflight()
+    c = Config()
+    c.Execute.kernel_name = sandbox.KERNEL_NAME
+    c.KernelManager.transport = "ipc"
+    c.KernelManager.ip = str(tmp_path / "ipc" / "kernel")
+    nb = nbformat.v4.new_notebook()
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    nb.cells = [nbformat.v4.new_code_cell(f"import os; print(os.path.exists({tests_dir!r}), os.getuid() != 0)")]
+    work = tmp_path / "work"
+    work.mkdir()
+    Execute(config=c).preprocess(nb, {"metadata": {"path": str(work)}})
+    assert nb.cells[0].outputs[0]["text"] == "False True\n"
