@@ -218,3 +218,9 @@ def test_the_course_finetune_module_passes_the_checkers():
             check_add_lora(course_add_lora, group=group, hidden=hidden)
         for group in ("coverage", "lrs"):
             check_optimizer(course_optimizer, group=group, hidden=hidden)
+
+
+def test_lora_that_ignores_padding_is_named_already_at_init():
+    with pytest.raises(AssertionError, match="Likely bug: the low-rank path ignores the wrapped conv's stride"):
+        check_lora_conv(lambda conv, rank=4, alpha=4: LoRAConv2d(conv, rank, alpha, keep_geometry=False),
+                        group="init")

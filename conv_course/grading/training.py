@@ -334,6 +334,21 @@ def _lora_parts(lora, conv, rank):
     return lora.lora_A, lora.lora_B
 
 
+def _lora_forward(lora, conv, x, want_shape):
+    """``lora(x)``; a shape error or a wrong output shape is named as ignored conv geometry."""
+    hint = "Likely bug: the low-rank path ignores the wrapped conv's stride/padding/dilation"
+    try:
+        got = lora(x)
+    except RuntimeError as err:
+        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: "
+                             f"{err}. {hint}") from None
+    if not isinstance(got, _torch().Tensor) or tuple(got.shape) != tuple(want_shape):
+        shape = tuple(got.shape) if isinstance(got, _torch().Tensor) else type(got).__name__
+        raise AssertionError(f"output shape {shape}, expected {tuple(want_shape)} for conv stride={conv.stride}, "
+                             f"padding={conv.padding}. {hint}")
+    return got
+
+
 @_single_threaded
 def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     """Check a student's ``LoRAConv2d(conv, rank=4, alpha=4)``.
@@ -362,13 +377,14 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
             raise AssertionError(f"trainable parameters are {sorted(trainable)}; expected ['lora_A', 'lora_B']. "
                                  f"Likely bug: {bug}")
         with torch.no_grad():
-            got, want = lora(x), conv(x)
-        if tuple(got.shape) != tuple(want.shape) or not torch.allclose(got, want, atol=1e-5):
+            want = conv(x)
+            got = _lora_forward(lora, conv, x, want.shape)
+        if not torch.allclose(got, want, atol=1e-5):
             bug = ("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged"
                    if bool(B.detach().abs().sum() > 0)
                    else "the output must equal the frozen conv's output at the start")
-            raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) (shapes "
-                                 f"{tuple(got.shape)} vs {tuple(want.shape)}). Likely bug: {bug}")
+            raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) by up to "
+                                 f"{(got - want).abs().max().item():.3g}. Likely bug: {bug}")
         if bool(A.detach().abs().sum() == 0):
             raise AssertionError("lora_A and lora_B are both zero, so neither ever gets a gradient. Likely bug: "
                                  "initialise lora_A randomly (e.g. small normal values) and only lora_B at zero")
@@ -381,16 +397,7 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
         geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
         want = F.conv2d(x, conv.weight + alpha / rank * delta, conv.bias, **geometry)
         unscaled = F.conv2d(x, conv.weight + delta, conv.bias, **geometry)
-    try:
-        got = lora(x)
-    except RuntimeError as err:
-        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: "
-                             f"{err}. Likely bug: the low-rank path ignores the wrapped conv's "
-                             "stride/padding/dilation") from None
-    if tuple(got.shape) != tuple(want.shape):
-        raise AssertionError(f"output shape {tuple(got.shape)}, expected {tuple(want.shape)} for conv stride="
-                             f"{conv.stride}, padding={conv.padding}. Likely bug: the low-rank path ignores the "
-                             "wrapped conv's stride/padding/dilation")
+    got = _lora_forward(lora, conv, x, want.shape)
     if not torch.allclose(got.detach(), want, atol=1e-4):
         bug = ("the update is not scaled by alpha / rank" if torch.allclose(got.detach(), unscaled, atol=1e-4)
                else "the output must be conv2d with weight W + (alpha / rank) * (lora_B @ lora_A).reshape(W.shape)")
@@ -430,8 +437,12 @@ def check_add_lora(add_lora, group="wrap", hidden=False):
             raise AssertionError(f"{len(wrappers)} of the {len(convs)} convs are wrapped; still plain nn.Conv2d: "
                                  f"{_names(bare) or 'none'}. Likely bug: only direct children were replaced; "
                                  "recurse into submodules (named_children) or walk named_modules()")
-        with torch.no_grad():
-            after = model(x)
+        try:
+            with torch.no_grad():
+                after = model(x)
+        except RuntimeError as err:
+            raise AssertionError(f"after add_lora the model fails on a (2, 1, 28, 28) batch: {err}. Likely bug: "
+                                 "LoRAConv2d must keep the wrapped conv's stride/padding/dilation") from None
         if not torch.allclose(before, after, atol=1e-5):
             raise AssertionError("after add_lora the model's output changed. Likely bug: the wrapped model must "
                                  "start equal to the original (lora_B zero, the conv's weights kept)")
