@@ -16,6 +16,7 @@ from CDNs. This extension
 """
 
 import filecmp
+import hashlib
 import json
 import pathlib
 import shutil
@@ -145,6 +146,26 @@ def refresh_widget_state(body, files=WIDGET_FILES):
     return json.dumps(state).replace("</", "<\\/")  # as myst-nb's sanitize_script_content
 
 
+def view_digest(files=WIDGET_FILES):
+    """sha256 over the course widgets' view files."""
+    digest = hashlib.sha256()
+    for paths in files.values():
+        for path in paths.values():
+            digest.update(pathlib.Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _outdated_widget_pages(app, env, added, changed, removed):
+    """Pages carrying widget state, when the widgets' view files changed since the last build."""
+    digest, previous = view_digest(), getattr(env, "offline_assets_view_digest", None)
+    env.offline_assets_view_digest = digest
+    if digest == previous:
+        return []
+    metadata = getattr(env, "nb_metadata", None) or {}
+    return sorted(doc for doc, data in metadata.items()
+                  if "ipywidgets_state" in data.get("js_files", {}) and doc in env.found_docs)
+
+
 def _page_context(app, pagename, templatename, context, doctree):
     """Refresh the course widgets' saved views; drop sphinx-thebe's scripts when thebe is off."""
     scripts = context.get("script_files")
@@ -170,4 +191,5 @@ def _page_context(app, pagename, templatename, context, doctree):
 def setup(app):
     app.connect("config-inited", _config_inited, priority=900)
     app.connect("html-page-context", _page_context, priority=900)
+    app.connect("env-get-outdated", _outdated_widget_pages)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
