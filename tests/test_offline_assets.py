@@ -188,3 +188,16 @@ def test_page_context_refreshes_widget_state_script():
     ext._page_context(_App(False), "ch4", "page.html", context, None)
     esm = json.loads(context["script_files"][0].attributes["body"])["state"]["m1"]["state"]["_esm"]
     assert "export default { render }" in esm
+
+
+def test_widget_pages_are_rewritten_only_when_the_view_changes():
+    class Env:
+        found_docs = {"ch4", "ch1"}
+        nb_metadata = {"ch4": {"js_files": {"ipywidgets_state": (None, {}), "ipywidgets_0": ("x", {})}},
+                       "ch1": {"js_files": {}}, "gone": {"js_files": {"ipywidgets_state": (None, {})}}}
+
+    env = Env()
+    env.offline_assets_view_digest = "digest of an older kernel_explorer.js"
+    assert ext._outdated_widget_pages(None, env, set(), set(), set()) == ["ch4"]
+    assert env.offline_assets_view_digest == ext.view_digest()
+    assert ext._outdated_widget_pages(None, env, set(), set(), set()) == []
