@@ -2,15 +2,16 @@
 
 Jupyter Book 1 pages load MathJax, require.js, the ipywidgets HTML manager and widget modules
 from CDNs. This extension
-  * stages the pinned npm packages (fetched by scripts/fetch_assets.py into node_modules/) into
-    ``<outdir>/../.offline-assets/offline/`` and adds that folder to ``html_static_path`` (so it
-    lands in ``_static/offline/``; nothing goes into a source ``_static/`` folder, which Jupyter
-    Book would add to every page);
+  * fetches the pinned npm packages when missing (scripts/fetch_assets.py, into node_modules/)
+    and stages what pages need into ``<outdir>/../.offline-assets/offline/``, a folder it adds
+    to ``html_static_path`` (so it lands in ``_static/offline/``; nothing goes into a source
+    ``_static/`` folder, which Jupyter Book would add to every page);
   * points ``mathjax_path`` at the local MathJax 3 and myst-nb's ``nb_ipywidgets_js`` (scripts
     added only to pages that carry widget state) at local require.js, a small require.js
     configuration and the HTML manager;
   * refreshes the saved module source (``_esm``, ``_css``) of the course's own widgets in each
-    page's widget state from the package files, so a cached execution never ships an old view;
+    page's widget state from the package files, so a cached execution never ships an old view,
+    and rewrites the pages with widgets when those files change;
   * removes sphinx-thebe's scripts when thebe is off (its inline script is added twice, which
     throws "Identifier 'THEBE_JS_URL' has already been declared" on every page).
 """
@@ -20,6 +21,10 @@ import hashlib
 import json
 import pathlib
 import shutil
+
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
@@ -118,7 +123,22 @@ def _thebe_enabled(config):
     return bool((options.get("launch_buttons") or {}).get("thebe") or thebe_config.get("always_load"))
 
 
+def _fetch_missing():
+    """Run scripts/fetch_assets.py's `ensure` (pinned, verified; a no-op when all is present)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_conv_course_fetch_assets", ROOT / "scripts" / "fetch_assets.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+    try:
+        fetch.ensure(log=lambda msg: logger.info(msg))
+    except (OSError, ValueError) as err:
+        raise RuntimeError(f"offline_assets: could not fetch the pinned npm packages ({err}); run "
+                           "`python scripts/fetch_assets.py` where the npm registry is reachable") from err
+
+
 def _config_inited(app, config):
+    _fetch_missing()
     stage_root = stage(pathlib.Path(app.outdir).parent / ".offline-assets")
     config.html_static_path = list(config.html_static_path) + [str(stage_root)]
     config.mathjax_path = MATHJAX_PATH
