@@ -139,3 +139,10 @@ def test_esm_is_self_contained_module():
     assert not re.search(r"^\s*import\s", esm, flags=re.M), "the view must import nothing"
     assert "http://" not in esm and "https://" not in esm
     assert ".kx-panel" in w.get_state()["_css"]
+
+
+def test_refused_kernel_keeps_kernel_and_preset():
+    w = KernelExplorer(image=np.ones((4, 4)), kernel="sharpen")
+    with pytest.raises(ValueError, match="dilated kernel 5x5"):
+        w.kernel = "gaussian"
+    assert w.preset == "sharpen" and w.kernel.shape == (3, 3)

@@ -153,17 +153,15 @@ class KernelExplorer(anywidget.AnyWidget):
     @traitlets.validate("kernel")
     def _valid_kernel(self, proposal):
         value = proposal["value"]
-        if isinstance(value, str):
-            k = kernels.get(value)
-            self.preset = value
-        else:
-            k = _as_2d("kernel", value)
-            if not any(np.array_equal(k, np.asarray(w)) for w in self.presets.get(self.preset, {}).values()):
-                self.preset = "custom"
+        k = kernels.get(value) if isinstance(value, str) else _as_2d("kernel", value)
         if max(k.shape) > MAX_KERNEL:
             raise ValueError(f"KernelExplorer: `kernel` sides must be <= {MAX_KERNEL}; got shape {k.shape}")
         if self._ready:
             self._check_fits(k=k)
+        if isinstance(value, str):
+            self.preset = value
+        elif not any(np.array_equal(k, np.asarray(w)) for w in self.presets.get(self.preset, {}).values()):
+            self.preset = "custom"
         return k
 
     @traitlets.validate("padding", "stride", "dilation")
