@@ -4,9 +4,11 @@ Cells: test_output_size, test_corr2d_basic, test_corr2d_padding, test_corr2d_str
 test_corr2d_edge (1 point each). All submissions are autograded in ONE nbgrader call.
 """
 
-import numpy as np
+import csv
+
 import pytest
 
+from conv_course import cli, course
 from conv_course.grading import conv
 
 pytestmark = [pytest.mark.slow, pytest.mark.grading]
@@ -154,3 +156,18 @@ def test_feedback_hides_hidden_tests_and_solutions(graded):
     assert "wrong corr2d output" in pages["hidden_only"]
     assert "traceback not shown" in pages["hidden_only"]
     assert "CellTimeoutError" in pages["infinite_stride"]
+
+
+def test_grades_csv_lists_every_student(graded):
+    assert course.export_grades(str(graded.root), "grades.csv", quiet=True) == 0
+    with open(graded.root / "grades.csv") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == A}
+    assert set(rows) == {"solution", "untouched", "deleted_cells", *SUBMISSIONS}
+    assert float(rows["solution"]["score"]) == 5 and float(rows["untouched"]["score"]) == 0
+    assert float(rows["stride_ignored"]["score"]) == 4 and float(rows["solution"]["max_score"]) == 5
+
+
+def test_cli_names_an_unknown_assignment(graded, capsys):
+    assert cli.main(["release", "99-nope", "--course-dir", str(graded.root)]) == 2
+    err = capsys.readouterr().err
+    assert "99-nope" in err and "01-corr2d" in err
