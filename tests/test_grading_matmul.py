@@ -123,6 +123,10 @@ def _im2col_bug(bug):
         n, c = x.shape[:2]
         if bug == "transposed":
             return cols.transpose(0, 2, 1)
+        if bug in ("int", "float32"):
+            out = np.zeros(cols.shape, dtype=bug)
+            out[...] = cols
+            return out
         if bug == "rows":
             return cols.reshape(n, c, kh * kw, -1).transpose(0, 2, 1, 3).reshape(cols.shape)
         if bug == "cols":
@@ -141,6 +145,8 @@ def _im2col_bug(bug):
     ("transposed", "basic", "the result is transposed"),
     ("rows", "basic", r"rows are ordered \(kh, kw, C\)"),
     ("cols", "basic", "columns walk down the image first"),
+    ("int", "basic", "integer truncation"),
+    ("float32", "stride_padding", "the columns are float32"),
 ])
 def test_im2col_bug_is_named(bug, group, message):
     with pytest.raises(AssertionError, match="Likely bug: .*" + message):
@@ -168,6 +174,8 @@ def _conv_bug(bug):
             out = out + (bias if bug == "not_transposed" else bias[:, None])
         if bug == "hw":
             return out.reshape(x.shape[0], c_out, wo, ho)
+        if bug == "int":
+            return out.astype(int).reshape(x.shape[0], c_out, ho, wo)
         return out.reshape(x.shape[0], c_out, ho, wo)
     return wrong
 
@@ -180,6 +188,7 @@ def _conv_bug(bug):
     ("bias", "basic", "bias not added"),
     ("stride", "stride_padding", "stride ignored"),
     ("pad_twice", "stride_padding", "padding applied twice"),
+    ("int", "basic", "integer truncation"),
 ])
 def test_conv2d_matmul_bug_is_named(bug, group, message):
     with pytest.raises(AssertionError, match="Likely bug: .*" + message):

@@ -141,8 +141,16 @@ def _im2col_variants(x, k, s, p):
                           "(column index = i * W_out + j)"),
         "short": (grid[..., :-1, :-1].reshape(n, c * k[0] * k[1], -1),
                   "output one row and one column short: H_out = (H + 2*padding - kh) // stride + 1"),
+        "float32": (want.astype(np.float32), "the columns are float32, losing precision: allocate them with "
+                    "dtype=x.dtype"),
     })
+    v.update(_truncated(want))
     return v
+
+
+def _truncated(want):
+    return {"int": (np.trunc(want), "integer truncation: the output array has an integer dtype, so every value "
+                    "lost its fractional part; allocate it with the input's dtype")}
 
 
 def _conv_variants(x, weight, bias, s, p):
@@ -165,6 +173,7 @@ def _conv_variants(x, weight, bias, s, p):
         "hw_swapped": (want.reshape(n, c_out, wo, ho),
                        "height and width of the output swapped: reshape to (N, C_out, H_out, W_out)"),
     }
+    v.update(_truncated(want))
     if bias is not None:
         v["bias_missing"] = (ops.conv2d(x, weight, None, stride=s, padding=p),
                               "bias not added: add bias[:, None] to every position of its output channel")
