@@ -39,6 +39,7 @@ REFERENCE_MODULES = {
 }
 
 _state = {"depth": 0, "saved": [], "violations": [], "hook": None}
+_NAMES = {}  # (module name, id) -> names of its blocked callables
 
 
 def _blocked(func_name, ref_name, orig):
@@ -57,10 +58,12 @@ def _patch_module(module, func_name, blocked_by_id):
     pattern = REFERENCE_MODULES.get(module.__name__)
     if pattern is None:
         return
-    names = getattr(module, "__all__", None) if module.__name__ == "conv_course.ops" else None
-    for name in list(names if names is not None else dir(module)):
-        if name.startswith("_") or not re.search(pattern, name):
-            continue
+    key = (module.__name__, id(module))
+    if key not in _NAMES:  # scanning dir(torch) costs milliseconds: once per module
+        names = getattr(module, "__all__", None) if module.__name__ == "conv_course.ops" else None
+        _NAMES[key] = [n for n in (names if names is not None else dir(module))
+                       if not n.startswith("_") and re.search(pattern, n)]
+    for name in _NAMES[key]:
         orig = getattr(module, name, None)
         if not callable(orig) or isinstance(orig, type) or hasattr(orig, "__wrapped_reference__"):
             continue
