@@ -15,6 +15,7 @@ the workers execute. A worker needs no course files: a job carries the sanitized
 submission's files and the recorded reference calls, so Dask workers can live on other machines.
 """
 
+import contextlib
 import os
 import shutil
 import sys
@@ -188,8 +189,8 @@ def grade_submission(job):
 def _autograde_class():
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput,
-                                        NbGraderPreprocessor, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, IgnorePattern, LimitOutput, NbGraderPreprocessor,
+                                        SaveAutoGrades)
 
     class UseExecuted(NbGraderPreprocessor):
         """Stands in for Execute: the notebook sanitized in phase 1, with the worker's outputs."""
@@ -198,9 +199,9 @@ def _autograde_class():
             return _EXECUTED[(resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])], resources
 
     class RecordAutograde(Autograde):
-        sanitize_preprocessors = []  # done in phase 1, with the same preprocessors
+        sanitize_preprocessors = []  # done in phase 1 (CheckCellMetadata included), on this same notebook
         autograde_preprocessors = [UseExecuted, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+                                   SaveAutoGrades, AssignLatePenalties]
 
     return RecordAutograde
 
@@ -286,12 +287,58 @@ def _plans(coursedir, assignment, notebooks):
     return plans
 
 
-def autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, recheck=True,
-              students=None, timeout=None, progress=True):
+@contextlib.contextmanager
+def _one_engine():
+    """Share one SQLAlchemy engine per database during a run.
+
+    nbgrader's Gradebook opens a new engine and checks every table each time it is created, about
+    ten times per submission; in one run the database and its tables do not change.
+    """
+    import nbgrader.api as api
+
+    engines, checked = {}, set()
+    create_engine, create_all = api.create_engine, api.Base.metadata.create_all
+
+    def shared_engine(url, **kwargs):
+        if url not in engines:
+            engines[url] = create_engine(url, **kwargs)
+        return engines[url]
+
+    def create_all_once(bind=None, **kwargs):
+        if id(bind) not in checked:
+            checked.add(id(bind))
+            create_all(bind=bind, **kwargs)
+
+    api.create_engine, api.Base.metadata.create_all = shared_engine, create_all_once
+    try:
+        yield
+    finally:
+        api.create_engine = create_engine
+        del api.Base.metadata.create_all
+        for engine in engines.values():
+            engine.dispose()
+
+
+def autograde(course_dir, assignment, **kwargs):
     """Autograde every submission of `assignment` (see the module docstring). Returns {student: record}.
 
-    The phases overlap: while workers execute, this process prepares the next submissions and
-    records finished ones, so it is the only writer of the gradebook and never waits idle.
+    Args:
+        course_dir: the course root (holds nbgrader_config.py, submitted/, gradebook.db).
+        jobs: worker processes; scheduler: a Dask scheduler address (or Client) instead.
+        sandbox: run student code in the bubblewrap sandbox (False only for trusted code).
+        recheck: confirm points with the trusted re-check. students: only these (default all).
+        timeout: per-cell seconds (default: Execute.timeout of the config). progress: show a bar.
+    Returns:
+        {student: {"status": graded|flagged|failed, "score", "max_score", "flags", "cells", "note"}}.
+    """
+    with _one_engine():
+        return _autograde(course_dir, assignment, **kwargs)
+
+
+def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, recheck=True,
+              students=None, timeout=None, progress=True):
+    """The body of `autograde`. The phases overlap: while workers execute, this process prepares
+    the next submissions and records finished ones, so it is the only writer of the gradebook.
     """
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.coursedir import CourseDirectory
