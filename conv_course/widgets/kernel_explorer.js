@@ -223,7 +223,8 @@ function render({ model, el }) {
     });
     const { h: H, w: W } = st.img, { kh, kw } = st.wts, { padding: P, stride: S, dilation: D } = st.params;
     ui.inCaption.textContent = `Input ${H}×${W}` + (P ? `, zero-padded to ${st.hp}×${st.wp}` : "");
-    ui.outCaption.textContent = `Output ${st.out.h}×${st.out.w}`;
+    const signed = st.out.data.some((v) => v < 0);
+    ui.outCaption.textContent = `Output ${st.out.h}×${st.out.w}` + (signed ? " (mid-gray = 0, darker < 0)" : "");
     ui.formula.textContent = `H_out = ⌊(H + 2P − D(K−1) − 1) / S⌋ + 1 = ⌊(${H} + 2·${P} − ${D}·(${kh}−1) − 1) / ${S}⌋ + 1 = ${st.out.h}` +
       (W !== H || kw !== kh ? `;  W_out = ⌊(${W} + 2·${P} − ${D}·(${kw}−1) − 1) / ${S}⌋ + 1 = ${st.out.w}` : "");
     ui.usedLabel.textContent = st.mode === "convolution" ? "kernel flipped 180°" : "kernel (not flipped)";

@@ -125,6 +125,7 @@ def test_arrow_keys_move_window_and_sum_follows_ops(offline_page, harness_url):
     assert float(page.get_attribute(".kx-sum", "data-value")) == pytest.approx(want, abs=1e-12)
     page.keyboard.press("End")
     assert page.evaluate("window.model.get('position')") == [15, 15]   # (32 + 2 - 3) // 2 + 1 = 16
+    assert page.inner_text(".kx-panel figcaption >> nth=1") == "Output 16×16 (mid-gray = 0, darker < 0)"
 
 
 def test_editing_a_weight_updates_output_and_marks_custom(offline_page, harness_url):
