@@ -125,7 +125,8 @@ def same(want, got, rtol=1e-5, atol=1e-8):
 
 def write_bundle(folder, name, obj, arrays):
     """Write `name`.json and `name`.npz (uncompressed) into `folder`, each replaced atomically."""
-    for ext, write in ((".npz", lambda f: np.savez(f, *arrays)), (".json", lambda f: f.write(json.dumps(obj).encode()))):
+    writers = ((".npz", lambda f: np.savez(f, *arrays)), (".json", lambda f: f.write(json.dumps(obj).encode())))
+    for ext, write in writers:
         tmp = os.path.join(folder, f".{name}{ext}.tmp")
         with open(tmp, "wb") as f:
             write(f)

@@ -27,7 +27,8 @@ import tempfile
 from dataclasses import dataclass
 
 __all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
-           "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager", "WORKDIR_MARKER",
+           "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager",
+           "WORKDIR_MARKER",
            "add_sandbox_arguments", "run_sandbox"]
 
 KERNEL_NAME = "conv-course-sandbox"

@@ -15,18 +15,17 @@ agrees, else 0; any disagreement is flagged for manual review.
 
 import ast
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
-
 from . import _replay as codec
 
-__all__ = ["build_plan", "recheck", "recheck_start", "recheck_finish", "compare", "cell_plan", "Verdict", "load_flags", "write_flags"]
+__all__ = ["build_plan", "recheck", "recheck_start", "recheck_finish", "compare", "cell_plan", "Verdict",
+           "load_flags", "write_flags"]
 
 
 def _student_names(cells):
