@@ -19,7 +19,7 @@ __all__ = ["limit_threads", "interleaved", "environment", "write_results", "form
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-SCRIPTS = ["bench_conv.py", "bench_training.py", "bench_grading.py", "bench_book.py"]
+SCRIPTS = ["bench_conv.py", "bench_training.py", "bench_grading.py", "bench_autograde.py", "bench_book.py"]
 
 
 def limit_threads(n):
@@ -94,7 +94,7 @@ def format_table(rows, columns):
 
 
 def add_bench_arguments(parser):
-    parser.add_argument("names", nargs="*", help="which benchmarks (conv, training, grading, book); default all")
+    parser.add_argument("names", nargs="*", help="which benchmarks (conv, training, grading, autograde, book); default all")
 
 
 def run_bench(args):
