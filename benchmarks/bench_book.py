@@ -51,7 +51,8 @@ def jupyter_book(root, out_dir, all_pages=False):
     seconds = time.perf_counter() - t0
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        sys.stderr.write(log[-4000:])
+        failures = [line for line in log.splitlines() if re.search(r"(Error|Timeout)\w*: ", line)]
+        sys.stderr.write(log[-4000:] + "\n" + "\n".join(dict.fromkeys(failures)) + "\n")
         raise SystemExit(f"bench_book: jupyter-book build failed with code {proc.returncode}")
     return seconds, log
 
