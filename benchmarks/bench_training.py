@@ -12,6 +12,7 @@ Run ``python benchmarks/bench_training.py`` (``--quick``: one seed, fewer k). Th
 """
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -155,6 +156,10 @@ def main(argv=None):
         print(f"(b) few-shot: k labelled digits per class, {len(seeds)} seed(s), 1,000 test digits")
         print(bench.format_table(payload["fewshot"], FEWSHOT_COLUMNS))
     name = "training-quick" if args.quick else "training"
+    previous = os.path.join(bench.RESULTS, f"{name}.json")
+    if args.only and os.path.exists(previous):  # keep the other part's results
+        with open(previous) as f:
+            payload = {**json.load(f), **payload}
     print("wrote", bench.write_results(name, payload))
     return 0
 

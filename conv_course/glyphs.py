@@ -8,7 +8,7 @@ centre of mass in a 28x28 frame, the way MNIST was made (drawn at twice the reso
 
 `GlyphSource.batch` then makes new samples on the fly, all in torch on whole batches:
 stroke-width change (dilate or erode), a random affine map (rotation, scale, aspect, shear,
-shift), downsampling, Gaussian blur and noise. No two samples are the same, so a network
+shift) plus a smooth elastic warp, downsampling, Gaussian blur and noise. No two samples are the same, so a network
 trained on it cannot memorise; `glyph_dataset` draws a fixed, seeded set for evaluation.
 """
 
@@ -110,17 +110,20 @@ class GlyphSource:
         stroke: probabilities of (thinner, unchanged, thicker) strokes.
         blur: maximum Gaussian blur sigma in output pixels.
         noise: maximum standard deviation of added Gaussian noise.
+        elastic: amplitude of a smooth random displacement field (in units of half the image
+            side; 0.08 moves pixels by up to about 1 output pixel), which bends straight font
+            strokes the way handwriting does (Simard et al., 2003).
     """
 
     def __init__(self, rotation=15.0, scale=(0.8, 1.1), aspect=0.2, shear=0.3, shift=2.0,
-                 stroke=(0.25, 0.45, 0.3), blur=0.8, noise=0.1):
+                 stroke=(0.25, 0.45, 0.3), blur=0.8, noise=0.1, elastic=0.08):
         self.templates, self.template_labels = render_templates()
         # stroke variants, computed once: eroded (thinner), as drawn, dilated (thicker)
         self._strokes = torch.stack([-F.max_pool2d(-self.templates, 3, 1, 1), self.templates,
                                      F.max_pool2d(self.templates, 3, 1, 1)])
         self.classes = list(CLASSES)
         self.rotation, self.scale, self.aspect, self.shear = rotation, scale, aspect, shear
-        self.shift, self.blur, self.noise = shift, blur, noise
+        self.shift, self.blur, self.noise, self.elastic = shift, blur, noise, elastic
         self.stroke = torch.tensor(stroke, dtype=torch.float32)
 
     @property
@@ -149,6 +152,9 @@ class GlyphSource:
         kind = torch.multinomial(self.stroke, n, replacement=True, generator=gen)
         x, y = self._strokes[kind, idx], self.template_labels[idx]
         grid = F.affine_grid(self._affine(n, gen), (n, 1, _HI, _HI), align_corners=False)
+        if self.elastic > 0:  # random offsets on a 5x5 lattice, interpolated smoothly to every pixel
+            coarse = (2 * torch.rand(n, 2, 5, 5, generator=gen) - 1) * self.elastic
+            grid = grid + F.interpolate(coarse, size=(_HI, _HI), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
         x = F.avg_pool2d(F.grid_sample(x, grid, align_corners=False), 2)         # (n, 1, 28, 28)
         x = self._blur(x, _uniform(gen, n, 0.0, self.blur))
         x = x / x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

@@ -6,7 +6,8 @@ sha256 sum shipped beside them. Fine-tuning on digits starts with
 
 ``python -m conv_course.pretrained`` reproduces the weights from scratch on 2 CPU cores in a
 few minutes: `glyphs.GlyphSource` batches of 128 fresh samples, AdamW at a one-cycle peak of
-3e-3, label smoothing 0.1, 1,500 steps. It then reports accuracy on fresh glyph samples.
+3e-3, label smoothing 0.1, 2,000 steps. It then reports accuracy on fresh glyph samples
+(99.0% on 2,000 unseen samples for the shipped weights).
 """
 
 import argparse
@@ -63,7 +64,7 @@ def load_backbone(num_classes=None, path=WEIGHTS, device=None):
     return model.to(device or "cpu").eval()
 
 
-def pretrain(steps=1500, batch_size=128, lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, seed=0,
+def pretrain(steps=2000, batch_size=128, lr=3e-3, weight_decay=5e-4, label_smoothing=0.1, seed=0,
              device=None, progress=True):
     """Train a fresh Backbone(58) on endless `glyphs.GlyphSource` batches; returns it in eval mode."""
     from tqdm.auto import tqdm
@@ -96,7 +97,7 @@ def pretrain(steps=1500, batch_size=128, lr=3e-3, weight_decay=5e-4, label_smoot
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m conv_course.pretrained",
                                      description="Pretrain the glyph backbone and write its weights and sha256.")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)

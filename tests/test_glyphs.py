@@ -57,7 +57,7 @@ def test_batches_are_reproducible_and_always_new(source):
 
 def test_without_jitter_a_sample_is_its_downsampled_template():
     plain = glyphs.GlyphSource(rotation=0, scale=(1, 1), aspect=0, shear=0, shift=0,
-                               stroke=(0, 1, 0), blur=0, noise=0)
+                               stroke=(0, 1, 0), blur=0, noise=0, elastic=0)
     gen = torch.Generator().manual_seed(0)
     x, _ = plain.batch(8, gen)
     idx = torch.randint(len(plain.templates), (8,), generator=torch.Generator().manual_seed(0))
