@@ -38,3 +38,12 @@ c.OverwriteCells.add_missing_cells = True
 from conv_course.course import ShortenTestTracebacks  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestTracebacks, CSSHTMLHeaderPreprocessor]
+
+# Student code runs in the bubblewrap sandbox (no network, read-only system, only its own
+# submission folder visible; see the book's "Grading security" appendix). `make sandbox` or
+# `scripts/setup.sh --system` installs the kernel. The explicit opt-out, for a machine without
+# bubblewrap and trusted notebooks only: CONV_COURSE_NO_SANDBOX=1.
+if os.environ.get("CONV_COURSE_NO_SANDBOX") != "1":
+    c.Execute.kernel_name = "conv-course-sandbox"
+    c.KernelManager.transport = "ipc"
+    c.KernelManager.ip = "/tmp/conv-course-sandbox/ipc/kernel"

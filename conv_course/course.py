@@ -7,12 +7,15 @@ the scores. Each command runs nbgrader's own command line in the course director
 the README shows (``make release``) and what nbgrader does are the same thing.
 """
 
+import csv
 import os
 import subprocess
 import sys
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader import utils as nbutils
+
+from .trusted import load_flags
 
 __all__ = ["course_root", "assignments", "nbgrader", "nbgrader_env", "release", "feedback", "export_grades",
            "ShortenTestTracebacks", "add_release_arguments", "run_release", "add_feedback_arguments",
@@ -114,9 +117,28 @@ def feedback(name, root=None, quiet=False):
 
 
 def export_grades(root=None, to="grades.csv", quiet=False):
-    """Export every score in the gradebook to the CSV file `to` (relative to the course root)."""
+    """Export every score in the gradebook to the CSV file `to` (relative to the course root).
+
+    nbgrader's columns plus ``flagged``: the reasons the trusted re-check gave for reviewing
+    that submission by hand (empty when its points were confirmed).
+    """
     root = course_root(root)
-    return nbgrader(root, "export", f"--to={to}", quiet=quiet)
+    code = nbgrader(root, "export", f"--to={to}", quiet=quiet)
+    if code == 0:
+        _add_flag_column(os.path.join(root, to), load_flags(root))
+    return code
+
+
+def _add_flag_column(path, flags):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+        fields = list(rows[0].keys()) if rows else ["assignment", "student_id"]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields + ["flagged"])
+        writer.writeheader()
+        for row in rows:
+            row["flagged"] = "; ".join(flags.get((row["student_id"], row["assignment"]), []))
+            writer.writerow(row)
 
 
 def _add_root(parser):

@@ -5,6 +5,7 @@ test_corr2d_edge (1 point each). All submissions are autograded in ONE nbgrader 
 """
 
 import csv
+import shutil
 
 import pytest
 
@@ -165,6 +166,21 @@ def test_grades_csv_lists_every_student(graded):
     assert set(rows) == {"solution", "untouched", "deleted_cells", *SUBMISSIONS}
     assert float(rows["solution"]["score"]) == 5 and float(rows["untouched"]["score"]) == 0
     assert float(rows["stride_ignored"]["score"]) == 4 and float(rows["solution"]["max_score"]) == 5
+
+
+def test_grades_csv_flags_what_the_trusted_recheck_disputed(graded):
+    from conv_course import trusted
+
+    trusted.write_flags(str(graded.root), A, {"stride_ignored": {"flags": ["cell stride: kernel 1, confirmed 0"]},
+                                              "solution": {"flags": []}})
+    try:
+        assert course.export_grades(str(graded.root), "grades.csv", quiet=True) == 0
+        with open(graded.root / "grades.csv") as f:
+            rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == A}
+    finally:
+        shutil.rmtree(graded.root / "trusted")
+    assert rows["stride_ignored"]["flagged"] == "cell stride: kernel 1, confirmed 0"
+    assert rows["solution"]["flagged"] == "" and rows["untouched"]["flagged"] == ""
 
 
 def test_cli_names_an_unknown_assignment(graded, capsys):
