@@ -23,7 +23,7 @@ def pair(fn, name, value, nd=2, minimum=1):
     elif isinstance(value, (tuple, list)) and len(value) == nd and all(_is_int(v) for v in value):
         values = tuple(int(v) for v in value)
     else:
-        what = "an int" if nd == 1 else f"an int or a pair of ints"
+        what = "an int" if nd == 1 else "an int or a pair of ints"
         raise TypeError(f"{fn}: `{name}` must be {what}; got {value!r}")
     if any(v < minimum for v in values):
         raise ValueError(f"{fn}: `{name}` must be >= {minimum}; got {value!r}")

@@ -8,7 +8,6 @@ are tiny, so the whole training set is held as one tensor on the device and batc
 slices of it (no per-image Python `__getitem__`, no DataLoader workers).
 """
 
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field

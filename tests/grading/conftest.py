@@ -134,6 +134,19 @@ class Course:
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
 
+    def grade_class(self, submissions, delete=(), extra=()):
+        """Submit the solution, the untouched release, one variant per entry of `submissions`
+        (student -> {grade_id: new source}) and, if `delete` names cells, a student who deleted
+        them; then autograde everyone in one nbgrader call (`extra`: nbgrader options)."""
+        self.submit("solution", self.solution())
+        self.submit("untouched", self.release())
+        for student, replace in submissions.items():
+            self.submit(student, self.variant(replace=replace))
+        if delete:
+            self.submit("deleted_cells", self.variant(delete=delete))
+        self.autograde(*extra)
+        return self
+
     def autograde(self, *extra):
         """Autograde every submission in one nbgrader call; `extra` are nbgrader options,
         e.g. "--Execute.timeout=5"."""

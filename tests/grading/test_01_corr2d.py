@@ -98,15 +98,9 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def graded(course_factory):
-    course = course_factory(A)
-    course.submit("solution", course.solution())
-    course.submit("untouched", course.release())
-    for student, replace in SUBMISSIONS.items():
-        course.submit(student, course.variant(replace=replace))
     # A student who deleted a test cell and an answer cell: graded, not crashed.
-    course.submit("deleted_cells", course.variant(delete=["test_corr2d_padding", "conv_output_size"]))
-    course.autograde("--Execute.timeout=8")
-    return course
+    return course_factory(A).grade_class(
+        SUBMISSIONS, delete=["test_corr2d_padding", "conv_output_size"], extra=["--Execute.timeout=8"])
 
 
 def test_solution_gets_full_marks(graded):

@@ -63,13 +63,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def graded(course_factory):
-    course = course_factory(A)
-    course.submit("solution", course.solution())
-    course.submit("untouched", course.release())
-    for student, replace in SUBMISSIONS.items():
-        course.submit(student, course.variant(replace=replace))
-    course.autograde()
-    return course
+    return course_factory(A).grade_class(SUBMISSIONS)
 
 
 def test_solution_gets_full_marks(graded):

@@ -91,14 +91,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def graded(course_factory):
-    course = course_factory(A)
-    course.submit("solution", course.solution())
-    course.submit("untouched", course.release())
-    for student, replace in SUBMISSIONS.items():
-        course.submit(student, course.variant(replace=replace))
-    course.submit("deleted_cells", course.variant(delete=["test_freeze", "make_optimizer"]))
-    course.autograde("--Execute.timeout=15")
-    return course
+    return course_factory(A).grade_class(
+        SUBMISSIONS, delete=["test_freeze", "make_optimizer"], extra=["--Execute.timeout=15"])
 
 
 def test_solution_gets_full_marks(graded):
