@@ -89,6 +89,14 @@ class Result:
     def all_text(self):
         return "\n".join(cell_text(c) for c in self.notebook.cells if c.cell_type == "code")
 
+    def check(self, cells, scores, texts=None, relative=False):
+        """Assert the scores of `cells` (in order; with `relative`, as fractions of each cell's
+        points) and that each cell in `texts` printed its text."""
+        got = [self.scores[c] / (self.max_scores[c] if relative else 1) for c in cells]
+        assert got == scores, self.all_text()[-3000:]
+        for cell, text in (texts or {}).items():
+            assert text in self.text(cell), self.text(cell)[-2000:]
+
 
 class Course:
     """A temporary nbgrader course holding one assignment copied from the repository's solutions/."""
