@@ -80,8 +80,9 @@ def seed_everything(seed):
 
 
 def as_tensors(dataset, device=None):
-    """The whole dataset as (images (N, ...) float32, labels (N,) int64) tensors on `device`.
+    """The whole dataset as (inputs (N, ...), labels (N,) int64) tensors on `device`.
 
+    Inputs become float32, except int32/int64 inputs (token ids for an embedding), which stay int64.
     TensorDatasets (and Subsets of them) are sliced directly; any other dataset is read
     item by item once.
     """
@@ -98,7 +99,8 @@ def as_tensors(dataset, device=None):
         y = torch.as_tensor([int(b) for _, b in items])
     if len(x) == 0:
         raise ValueError("`dataset` is empty")
-    return x.to(device, torch.float32), y.to(device, torch.int64)
+    dtype = torch.int64 if x.dtype in (torch.int32, torch.int64) else torch.float32
+    return x.to(device, dtype), y.to(device, torch.int64)
 
 
 def random_shift(x, max_shift, generator=None):

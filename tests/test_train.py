@@ -154,3 +154,14 @@ def test_fit_drops_a_last_batch_of_one_for_batchnorm():
     assert len(hist.train_loss) == 2
     single = TensorDataset(ds.tensors[0][:5], ds.tensors[1][:5])
     assert len(train.fit(_tiny_net(), single, epochs=1, batch_size=64, progress=False).train_acc) == 1
+
+
+def test_fit_trains_a_token_model_on_integer_ids():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 4, (64, 20), generator=g)
+    labels = (tokens == 3).any(dim=1).long()
+    model = models.Conv1dNet(num_classes=2, vocab_size=4, embed_dim=8, channels=8, kernel_size=3)
+    history = train.fit(model, TensorDataset(tokens, labels), epochs=2, batch_size=16, progress=False)
+    assert len(history.train_loss) == 2
+    x, _ = train.as_tensors(TensorDataset(tokens, labels))
+    assert x.dtype == torch.int64
