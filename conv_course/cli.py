@@ -43,7 +43,11 @@ def main(argv=None):
         print(f"conv-course {args.command}: cannot import {args._module}: {args._import_error}", file=sys.stderr)
         return 2
     mod = importlib.import_module(args._module)
-    return int(getattr(mod, f"run_{args.command}")(args) or 0)
+    try:
+        return int(getattr(mod, f"run_{args.command}")(args) or 0)
+    except ValueError as err:  # bad user input: the message says what and why, no traceback
+        print(f"conv-course {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -152,11 +152,7 @@ def add_release_arguments(parser):
 
 
 def run_release(args):
-    try:
-        return release(args.course_dir, args.assignments)
-    except ValueError as err:
-        print(f"conv-course release: {err}", file=sys.stderr)
-        return 2
+    return release(args.course_dir, args.assignments)
 
 
 def add_feedback_arguments(parser):
@@ -165,11 +161,7 @@ def add_feedback_arguments(parser):
 
 
 def run_feedback(args):
-    try:
-        return feedback(args.assignment, args.course_dir)
-    except ValueError as err:
-        print(f"conv-course feedback: {err}", file=sys.stderr)
-        return 2
+    return feedback(args.assignment, args.course_dir)
 
 
 def add_grades_arguments(parser):
@@ -178,8 +170,4 @@ def add_grades_arguments(parser):
 
 
 def run_grades(args):
-    try:
-        return export_grades(args.course_dir, args.to)
-    except ValueError as err:
-        print(f"conv-course grades: {err}", file=sys.stderr)
-        return 2
+    return export_grades(args.course_dir, args.to)

@@ -22,3 +22,9 @@ def test_unknown_command_is_an_error(capsys):
 def test_bench_rejects_an_unknown_benchmark(capsys):
     assert cli.main(["bench", "nosuch"]) == 2
     assert "no such benchmark" in capsys.readouterr().err
+
+
+def test_bad_input_to_a_command_is_a_message_not_a_traceback(capsys):
+    assert cli.main(["release", "99-nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("conv-course release: ") and "99-nope" in err and "01-corr2d" in err
