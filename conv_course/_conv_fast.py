@@ -1,6 +1,7 @@
 """Internals of `conv_course.ops`: padding, window views, the im2col GEMM and col2im accumulation.
 
-Arguments arrive checked (see `_checks.conv_geometry`) and already in their compute dtype.
+Arguments arrive checked (see `_checks.conv_geometry`) and already in their compute dtype, except in
+`small_conv2d`, which checks the few argument sets it takes itself and declines all others.
 Shapes use the book's letters: x (N, C, H, W), weight (C_out, C_in // groups, kh, kw).
 """
 
@@ -9,10 +10,13 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _threads
 
-__all__ = ["pad", "windows", "gemm_forward", "gemm_backward", "col2im_add"]
+__all__ = ["pad", "windows", "blocks", "small_conv2d", "gemm_forward", "gemm_backward", "col2im_add"]
 
 # Column buffers are built a block of samples (or output rows) at a time, so that they stay in cache.
 _CHUNK_BYTES = 4 << 20
+# `small_conv2d` takes convolutions of at most this many multiply-adds: there, checks cost more than the sums.
+SMALL_MACS = 1 << 16
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def pad(x, pads, value=0):
@@ -34,13 +38,55 @@ def windows(xp, kernel, stride, dilation, out):
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out
     n, c = xp.shape[:2]
     s_n, s_c, s_h, s_w = xp.strides
-    return as_strided(xp, (n, c, kh, kw, ho, wo), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w),
-                      writeable=False)
+    view = np.ndarray((n, c, kh, kw, ho, wo), xp.dtype, xp, 0, (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w)) \
+        if xp.flags.c_contiguous else \
+        as_strided(xp, (n, c, kh, kw, ho, wo), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w))
+    view.flags.writeable = False
+    return view
 
 
-def _blocks(n, ho, row_bytes):
-    """(n0, n1, r0, r1) blocks: whole samples while a column block fits `_CHUNK_BYTES`, else row bands."""
-    rows = max(1, _CHUNK_BYTES // max(1, row_bytes))
+def _is_int(v):
+    return type(v) is int  # not bool, not numpy ints: those take the checked path
+
+
+def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
+    """conv2d of a small problem (at most `SMALL_MACS` multiply-adds) with minimal overhead, else None.
+
+    Takes only C-contiguous float32/float64 arrays of one dtype, x (N, C, H, W), weight (C_out, C, kh, kw),
+    bias (C_out,) or None, plain int stride >= 1, padding >= 0, dilation >= 1 and groups == 1, with an
+    output of at least 1x1. Anything else returns None, and the caller checks and computes as usual.
+    """
+    if not (type(x) is np.ndarray and type(weight) is np.ndarray and groups == 1 and _is_int(groups)
+            and _is_int(stride) and _is_int(padding) and _is_int(dilation) and stride >= 1 and dilation >= 1
+            and padding >= 0):
+        return None
+    dt = x.dtype
+    if dt not in _FLOATS or weight.dtype != dt or x.ndim != 4 or weight.ndim != 4 or not x.flags.c_contiguous:
+        return None
+    n, c, h, w = x.shape
+    c_out, c_w, kh, kw = weight.shape
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+    if c_w != c or min(n, ho, wo, kh, kw, c_out, c) < 1 or n * c_out * ho * wo * c * kh * kw > SMALL_MACS:
+        return None
+    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == dt and bias.shape == (c_out,)):
+        return None
+    xp = pad(x, ((padding, padding), (padding, padding)))
+    s_n, s_c, s_h, s_w = xp.strides
+    win = np.ndarray((n, c, kh, kw, ho, wo), dt, xp, 0, (s_n, s_c, dilation * s_h, dilation * s_w,
+                                                        stride * s_h, stride * s_w))
+    y = np.matmul(weight.reshape(c_out, c * kh * kw), win.reshape(n, c * kh * kw, ho * wo))
+    if bias is not None:
+        y += bias[:, None]
+    return y.reshape(n, c_out, ho, wo)
+
+
+def blocks(n, ho, row_bytes, chunk_bytes=None):
+    """(n0, n1, r0, r1) blocks: whole samples while a block of rows fits `chunk_bytes`, else row bands.
+
+    `row_bytes` is the buffer size one output row needs; `chunk_bytes` defaults to `_CHUNK_BYTES`.
+    """
+    rows = max(1, (chunk_bytes or _CHUNK_BYTES) // max(1, row_bytes))
     if rows >= ho:
         step = max(1, min(rows // ho, -(-n // 2)))  # at least two blocks when n > 1, for two threads
         return [(n0, min(n, n0 + step), 0, ho) for n0 in range(0, n, step)]
@@ -56,11 +102,12 @@ def _columns(win, block, groups, buf):
     return cols.reshape(n1 - n0, groups, -1, (r1 - r0) * win.shape[5])
 
 
-def gemm_forward(xp, weight, geom):
-    """(N, C_out, H_out, W_out): per sample and group, weight (C_out/g, K) @ columns (K, rows*W_out).
+def gemm_forward(xp, weight, geom, bias=None):
+    """(N, C_out, H_out, W_out): per sample and group, weight (C_out/g, K) @ columns (K, rows*W_out) + bias.
 
     K = C_in/g*kh*kw. Columns are built a block at a time (so they stay in cache) and each product is
-    written by BLAS straight into the output. Blocks are shared out among threads (see `_threads`).
+    written by BLAS straight into the output, where `bias` (C_out,) is added while still in cache.
+    Blocks are shared out among threads (see `_threads`).
     """
     n = xp.shape[0]
     c_out, c_g, kh, kw = weight.shape
@@ -70,17 +117,18 @@ def gemm_forward(xp, weight, geom):
     out = np.empty((n, c_out, ho, wo), dtype=dtype)
     w = weight.reshape(g, og, c_g * kh * kw)
     win = windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
-    blocks = _blocks(n, ho, g * c_g * kh * kw * wo * dtype.itemsize)
+    todo = blocks(n, ho, g * c_g * kh * kw * wo * dtype.itemsize)
 
     def work(part):
         buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * c_g * kh * kw * wo, dtype=dtype)
         for n0, n1, r0, r1 in part:
-            cols = _columns(win, (n0, n1, r0, r1), g, buf)
-            for i in range(n1 - n0):
-                for gi in range(g):
-                    np.matmul(w[gi], cols[i, gi], out=out[n0 + i, gi * og:(gi + 1) * og, r0:r1].reshape(og, -1))
+            cols = _columns(win, (n0, n1, r0, r1), g, buf)  # (nb, g, K, rows*W_out)
+            target = np.reshape(out[n0:n1, :, r0:r1], (n1 - n0, g, og, -1), copy=False)  # a view, never a copy
+            np.matmul(w, cols, out=target)  # one BLAS call per (n, g)
+            if bias is not None:
+                target += bias.reshape(g, og, 1)
 
-    _threads.run_parts(work, blocks)
+    _threads.run_parts(work, todo)
     return out
 
 
@@ -99,8 +147,8 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
     dtype = np.result_type(grad_out, weight)
     w_t = weight.reshape(g, og, k).transpose(0, 2, 1)
     win = None if xp is None else windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
-    blocks = _blocks(n, ho, max(g * k, c_out) * wo * dtype.itemsize)
-    bands = any(r1 - r0 != ho for _, _, r0, r1 in blocks)
+    todo = blocks(n, ho, max(g * k, c_out) * wo * dtype.itemsize)
+    bands = any(r1 - r0 != ho for _, _, r0, r1 in todo)
     shared = None if bands else np.zeros(padded_shape, dtype=dtype)
 
     def work(part):
@@ -124,7 +172,7 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
                                 dcols[:, u, v]
         return grad_xp, grad_w
 
-    results = _threads.run_parts(work, blocks)
+    results = _threads.run_parts(work, todo)
     grad_xp = sum(r[0] for r in results[1:]) + results[0][0] if bands else shared
     if xp is None:
         return grad_xp, None

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _checks as ck
 from . import _conv_fast as fast
+from . import _winograd
 
 __all__ = ["conv_output_size", "corr2d", "conv2d_naive", "conv2d", "conv2d_backward", "conv_transpose2d",
            "conv1d", "im2col", "col2im", "max_pool2d", "avg_pool2d"]
@@ -109,12 +110,19 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     return y.astype(result, copy=False)
 
 
+def _winograd_fits(x, weight, geom):
+    """Whether Winograd F(4, 3) pays: floats, 3x3, stride 1, no dilation, one group, enough channels."""
+    c_out, c_in, kh, kw = weight.shape
+    return (x.dtype.kind == "f" and (kh, kw) == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
+            and geom.groups == 1 and min(c_in, c_out) >= _winograd.MIN_CHANNELS and min(geom.out) >= 4)
+
+
 def _forward(x, weight, bias, geom):
     """The one dispatch point of the fast forward: pad, then the best path for this geometry."""
-    out = fast.gemm_forward(fast.pad(x, geom.pads), weight, geom)
-    if bias is not None:
-        out += bias[:, None, None]
-    return out
+    xp = fast.pad(x, geom.pads)
+    if _winograd_fits(x, weight, geom):
+        return _winograd.conv3x3(xp, weight, bias)
+    return fast.gemm_forward(xp, weight, geom, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -129,6 +137,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         int64 for integer inputs, else the float dtype of the inputs.
     Raises: ValueError if shapes do not fit together; TypeError for bool/complex/object input.
     """
+    y = fast.small_conv2d(x, weight, bias, stride, padding, dilation, groups)
+    if y is not None:
+        return y
     x, weight, bias, geom, result = _prepare("conv2d", x, weight, bias, stride, padding, dilation, groups)
     return _forward(x, weight, bias, geom).astype(result, copy=False)
 

@@ -1,0 +1,112 @@
+"""conv_course._winograd: F(2, 3) and F(4, 3) against the direct sum, and when ops takes this path."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
+
+from conv_course import _winograd, ops
+
+
+def direct(xp, weight, bias=None):
+    """The valid 3x3 cross-correlation in float64, one kernel offset at a time."""
+    n, _, hp, wp = xp.shape
+    out = np.zeros((n, weight.shape[0], hp - 2, wp - 2))
+    for u in range(3):
+        for v in range(3):
+            out += np.einsum("oc,nchw->nohw", weight[:, :, u, v].astype(np.float64),
+                             xp[:, :, u:u + hp - 2, v:v + wp - 2].astype(np.float64))
+    return out if bias is None else out + bias[:, None, None]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_one_dimensional_identity_holds(m):
+    """A^T [(G g) * (B^T d)] is the valid correlation of a tile d (length m + 2) with g (length 3)."""
+    bt, g, at = (np.array(a, dtype=np.float64) for a in _winograd.MATRICES[m])
+    rng = np.random.default_rng(m)
+    d, k = rng.standard_normal(m + 2), rng.standard_normal(3)
+    want = [d[i] * k[0] + d[i + 1] * k[1] + d[i + 2] * k[2] for i in range(m)]
+    np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), want, atol=1e-12)
+
+
+def test_transform_weight_of_a_centre_tap_is_an_outer_product():
+    """F(2, 3): G e_centre = (0, 1/2, -1/2, 0), so U[a*4 + b] = that[a] * that[b]."""
+    weight = np.zeros((1, 1, 3, 3))
+    weight[0, 0, 1, 1] = 1.0
+    col = np.array([0, 0.5, -0.5, 0])
+    np.testing.assert_allclose(_winograd.transform_weight(weight, 2)[:, 0, 0], np.outer(col, col).ravel())
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 5, 6, 6), (3, 2, 13, 4)])
+def test_conv3x3_equals_the_direct_sum_in_float64(m, shape):
+    """Odd sizes too: tiles past the edge read zeros and are cropped."""
+    rng = np.random.default_rng(0)
+    xp, weight, bias = rng.standard_normal(shape), rng.standard_normal((4, shape[1], 3, 3)), rng.standard_normal(4)
+    got = _winograd.conv3x3(xp, weight, bias, m=m)
+    assert got.shape == (shape[0], 4, shape[2] - 2, shape[3] - 2) and got.dtype == np.float64
+    np.testing.assert_allclose(got, direct(xp, weight, bias), atol=1e-12)
+
+
+@pytest.mark.parametrize("m, atol", [(2, 1e-5), (4, 5e-5)])
+def test_conv3x3_float32_error_stays_within_the_torch_tolerance(m, atol):
+    """Images in [0, 1], He-scaled weights, 64 channels: F(4, 3) loses about a decimal digit to F(2, 3)."""
+    rng = np.random.default_rng(1)
+    xp = rng.random((4, 64, 30, 30), dtype=np.float32)
+    weight = (rng.standard_normal((32, 64, 3, 3)) * np.sqrt(2 / (9 * 64))).astype(np.float32)
+    got = _winograd.conv3x3(xp, weight, m=m)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, direct(xp, weight), atol=atol, rtol=0)
+
+
+def test_conv3x3_does_not_depend_on_the_thread_count(monkeypatch):
+    monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)  # one tile row per block: many blocks to share out
+    rng = np.random.default_rng(2)
+    xp, weight = rng.standard_normal((3, 4, 11, 10)), rng.standard_normal((5, 4, 3, 3))
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial = _winograd.conv3x3(xp, weight)
+    with threadpool_limits(limits=2, user_api="blas"):
+        parallel = _winograd.conv3x3(xp, weight)
+    np.testing.assert_allclose(parallel, serial, atol=1e-12)
+    np.testing.assert_allclose(serial, direct(xp, weight), atol=1e-12)
+
+
+def conv2d_calls_winograd(monkeypatch, x, weight, **kw):
+    calls = []
+    real = _winograd.conv3x3
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_winograd, "conv3x3", spy)
+    return ops.conv2d(x, weight, **kw), bool(calls)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_takes_winograd_for_3x3_stride_1_with_enough_channels(monkeypatch, dtype):
+    rng = np.random.default_rng(3)
+    x, weight = rng.random((2, 8, 12, 12)).astype(dtype), rng.standard_normal((8, 8, 3, 3)).astype(dtype)
+    got, used = conv2d_calls_winograd(monkeypatch, x, weight, padding=1)
+    assert used
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), padding=1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2), dict(dilation=2), dict(groups=2)])
+def test_conv2d_keeps_the_gemm_for_other_geometries(monkeypatch, kw):
+    x, weight = np.ones((1, 8, 12, 12)), np.ones((8, 8 // kw.get("groups", 1), 3, 3))
+    assert not conv2d_calls_winograd(monkeypatch, x, weight, **kw)[1]
+
+
+def test_conv2d_of_integers_stays_exact(monkeypatch):
+    """Winograd divides (G has 1/6, 1/24): integers keep the exact GEMM, even where floats would round."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2**20, 2**20, (1, 8, 6, 6))
+    weight = rng.integers(-2**20, 2**20, (8, 8, 3, 3))
+    got, used = conv2d_calls_winograd(monkeypatch, x, weight)
+    assert not used and got.dtype == np.int64
+    want = sum(x[:, None, c, u:u + 4, v:v + 4] * weight[None, :, c, u, v, None, None]
+               for c in range(8) for u in range(3) for v in range(3))
+    np.testing.assert_array_equal(got, want)
