@@ -6,6 +6,7 @@ A typical run (Backbone from `pretrained.load_backbone`)::
     freeze(model, "features")                    # feature extraction: only the head learns
     unfreeze(model); groups = param_groups(model, base_lr=1e-3)   # discriminative: head x10
     add_lora(freeze(model), rank=4); unfreeze(model, "head")      # LoRA: adapters + head learn
+    imprint_head(model, train)                   # any of them: start the head at the class means
     fit(model, train, params=groups)
 
 Frozen BatchNorm layers are put in eval mode (`freeze` does it, and `train.fit` keeps them
@@ -17,8 +18,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import TensorDataset
 
-__all__ = ["freeze", "unfreeze", "blocks", "param_groups", "LoRAConv2d", "add_lora", "merge_lora",
+__all__ = ["freeze", "unfreeze", "blocks", "param_groups", "imprint_head", "LoRAConv2d", "add_lora", "merge_lora",
            "unmerge_lora", "parameter_table", "format_parameter_table"]
 
 
@@ -112,6 +114,64 @@ def param_groups(model, base_lr, head_lr=None, head="head"):
             (top if n.startswith(head + ".") else body).append(p)
     groups = [{"name": "body", "params": body, "lr": base_lr}, {"name": "head", "params": top, "lr": head_lr}]
     return [g for g in groups if g["params"]]
+
+
+@torch.no_grad()
+def imprint_head(model, dataset, scale=10.0, batch_size=512):
+    """Initialise ``model.head`` from the class means of the labelled features ("weight imprinting").
+
+    A new head usually starts random, so the first steps of fine-tuning only undo its noise.
+    Imprinting (Qi et al., 2018) starts it as a nearest-class-mean classifier instead. With
+    features f = ``model.features(x)`` (N, D) and class means mu_c (D,), the squared distance
+    ||f - mu_c||^2 = ||f||^2 - 2 mu_c . f + ||mu_c||^2, and ||f||^2 is the same for every class:
+    so "nearest mean" is the linear layer W_c = tau * mu_c, b_c = -tau * ||mu_c||^2 / 2.
+    tau = scale / mean_c ||mu_c||^2 sets how confident the start is (a feature equal to its
+    class mean scores about scale / 2 above the zero feature); training goes on from there.
+
+    Args:
+        model: nn.Module with ``features`` ((B, 1, H, W) -> (B, D)) and an nn.Linear ``head``
+            (D -> num_classes), e.g. `models.Backbone`. Features are computed in eval mode
+            (BatchNorm with its running statistics); the model's mode is restored.
+        dataset: (image, label) pairs with labels in [0, num_classes), every class present,
+            e.g. `data.few_shot(train, k)`.
+        scale: positive number, the confidence of the start (see above).
+        batch_size: images per forward pass.
+    Returns:
+        `model`, whose head now predicts the class of the nearest mean feature.
+    Raises:
+        ValueError if the model lacks ``features``/an nn.Linear ``head``, `scale` is not
+        positive, or a class of the head has no example in `dataset`.
+    """
+    head = getattr(model, "head", None)
+    if not isinstance(head, nn.Linear) or not isinstance(getattr(model, "features", None), nn.Module):
+        raise ValueError(f"imprint_head: `model` needs a `features` module and an nn.Linear `head`; "
+                         f"got {type(model).__name__} with head {type(head).__name__}")
+    if not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
+        raise ValueError(f"imprint_head: `scale` must be a positive number; got {scale!r}")
+    x, y = _images_and_labels(dataset)
+    device = head.weight.device
+    was_training = model.training
+    model.eval()
+    feats = torch.cat([model.features(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    y = y.to(device)
+    missing = [c for c in range(head.out_features) if not (y == c).any()]
+    if missing or feats.shape[1] != head.in_features:
+        raise ValueError(f"imprint_head: `dataset` must give {head.in_features}-d features with every class "
+                         f"0..{head.out_features - 1}; features are {feats.shape[1]}-d, classes {missing} missing")
+    means = torch.stack([feats[y == c].mean(0) for c in range(head.out_features)])   # (num_classes, D)
+    sq = (means * means).sum(1)                                                         # (num_classes,)
+    tau = scale / sq.mean().clamp_min(1e-12)
+    head.weight.copy_(tau * means)
+    head.bias.copy_(-0.5 * tau * sq)
+    return model
+
+
+def _images_and_labels(dataset):
+    if isinstance(dataset, TensorDataset):
+        return dataset.tensors[0], torch.as_tensor(dataset.tensors[1])
+    pairs = [dataset[i] for i in range(len(dataset))]
+    return torch.stack([torch.as_tensor(p[0]) for p in pairs]), torch.as_tensor([int(p[1]) for p in pairs])
 
 
 class LoRAConv2d(nn.Module):

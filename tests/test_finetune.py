@@ -198,3 +198,53 @@ def test_parameter_table_counts_trainable_and_total(net):
     assert by_layer["features.block1.conv"]["total"] == 32 * 9 and by_layer["features.block1.conv"]["trainable"] == 0
     text = ft.format_parameter_table(net)
     assert "features.block4.conv" in text and "1,028" in text
+
+
+class _FlatNet(nn.Module):
+    """features = flatten (N, 1, 1, D) -> (N, D); an nn.Linear head: the means are the raw inputs."""
+
+    def __init__(self, d, num_classes):
+        super().__init__()
+        self.features, self.head = nn.Flatten(), nn.Linear(d, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _points(rows, labels):
+    return ImageDataset(torch.tensor(rows, dtype=torch.float32).view(len(rows), 1, 1, -1), labels)
+
+
+def test_imprint_head_writes_the_nearest_mean_classifier():
+    # class 0: (0, 0) and (2, 0) -> mean (1, 0); class 1: (0, 2) -> mean (0, 2)
+    net = ft.imprint_head(_FlatNet(2, 2), _points([[0, 0], [2, 0], [0, 2]], [0, 0, 1]), scale=5.0)
+    tau = 5.0 / ((1 + 4) / 2)  # scale / mean squared norm of the means
+    torch.testing.assert_close(net.head.weight, tau * torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+    torch.testing.assert_close(net.head.bias, -tau / 2 * torch.tensor([1.0, 4.0]))
+
+
+def test_imprinted_head_predicts_the_class_of_the_nearest_mean():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 1, 1, 5, generator=g), torch.arange(30) % 3
+    net = ft.imprint_head(_FlatNet(5, 3), ImageDataset(x, y))
+    means = torch.stack([x[y == c].flatten(1).mean(0) for c in range(3)])
+    queries = torch.randn(50, 1, 1, 5, generator=g)
+    want = torch.cdist(queries.flatten(1), means).argmin(1)
+    assert torch.equal(net(queries).argmax(1), want)
+
+
+def test_imprint_head_uses_running_statistics_and_restores_the_mode(net):
+    net.train()
+    bn = net.features.block1.bn
+    mean = bn.running_mean.clone()
+    ft.imprint_head(net, _tiny_data())
+    assert net.training and torch.equal(bn.running_mean, mean)
+
+
+def test_imprint_head_rejects_missing_classes_and_bad_scale():
+    with pytest.raises(ValueError, match=r"classes \[2\] missing"):
+        ft.imprint_head(_FlatNet(2, 3), _points([[0, 0], [1, 1]], [0, 1]))
+    with pytest.raises(ValueError, match="`scale`"):
+        ft.imprint_head(_FlatNet(2, 2), _points([[0, 0], [1, 1]], [0, 1]), scale=0)
+    with pytest.raises(ValueError, match="nn.Linear `head`"):
+        ft.imprint_head(nn.Linear(2, 2), _points([[0, 0], [1, 1]], [0, 1]))
