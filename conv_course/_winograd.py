@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_fast, _threads
 
-__all__ = ["MATRICES", "MIN_CHANNELS", "transform_weight", "conv3x3"]
+__all__ = ["MATRICES", "MIN_CHANNELS", "transform_weight", "conv3x3", "backward3x3"]
 
 # m -> (B^T (t x t), G (t x 3), A^T (m x t)), t = m + 2.
 MATRICES = {
@@ -43,53 +43,136 @@ def _matrices(m, dtype):
 def transform_weight(weight, m):
     """((m + 2)^2, C_out, C_in) transformed kernels G g G^T, index a*(m + 2) + b; weight (C_out, C_in, 3, 3)."""
     _, g, _ = _matrices(m, np.float64)
-    u = g @ weight.astype(np.float64) @ g.T  # (C_out, C_in, t, t)
+    u = np.tensordot(np.tensordot(g, weight.astype(np.float64), axes=(1, 2)), g, axes=(3, 1))  # [a, o, c, b]
     t = m + 2
-    return np.ascontiguousarray(u.transpose(2, 3, 0, 1).reshape(t * t, *weight.shape[:2]), dtype=weight.dtype)
+    return np.ascontiguousarray(u.transpose(0, 3, 1, 2).reshape(t * t, *weight.shape[:2]), dtype=weight.dtype)
+
+
+def _tiles(xp, m):
+    """(th, tw, view (N, C, th, tw, m + 2, m + 2)): [n, c, i, j, a, b] = xp[n, c, i*m + a, j*m + b].
+
+    Tiles cover th*m + 2 rows and tw*m + 2 columns; past xp's bottom/right edge they read zeros.
+    """
+    n, c, hp, wp = xp.shape
+    th, tw, t = -(-(hp - 2) // m), -(-(wp - 2) // m), m + 2
+    if (th * m + 2, tw * m + 2) != (hp, wp):
+        ext = np.zeros((n, c, th * m + 2, tw * m + 2), xp.dtype)
+        ext[:, :, :hp, :wp] = xp
+        xp = ext
+    s_n, s_c, s_h, s_w = xp.strides
+    return th, tw, np.ndarray((n, c, th, tw, t, t), xp.dtype, xp, 0, (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
+
+
+def _input_transform(tiles, block, bt, buf):
+    """((m + 2)^2, C, p) B^T d B of the block's p tiles, gathered into `buf` as [a, b, c, tile] first."""
+    n0, n1, r0, r1 = block
+    t, c = bt.shape[0], tiles.shape[1]
+    d = buf[:t * t * c * (n1 - n0) * (r1 - r0) * tiles.shape[3]].reshape(t, t, c, n1 - n0, r1 - r0, -1)
+    np.copyto(d, tiles[n0:n1, :, r0:r1].transpose(4, 5, 1, 0, 2, 3))
+    v = np.matmul(bt, (bt @ d.reshape(t, -1)).reshape(t, t, -1))  # [a, b, c*p]: B^T over a, then over b
+    return v.reshape(t * t, c, -1)
+
+
+def _block_buffer(part, tw, rows_of_floats, dtype):
+    """A flat buffer for the largest block of `part`: `rows_of_floats` floats per tile."""
+    return np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * tw * rows_of_floats, dtype)
 
 
 def conv3x3(xp, weight, bias=None, m=4):
     """(N, C_out, Hp - 2, Wp - 2): the valid 3x3 cross-correlation of padded `xp` (N, C_in, Hp, Wp), + bias (C_out,).
 
     Floating dtypes only (the transforms divide). Blocks of tiles are shared out among threads.
+    The output side applies A^T from the left over a, then A from the right over b, so that the
+    result has its columns s last and is written back in runs of whole output rows.
     """
     n, c_in, hp, wp = xp.shape
-    c_out = weight.shape[0]
-    ho, wo, t = hp - 2, wp - 2, m + 2
-    th, tw = -(-ho // m), -(-wo // m)
-    dtype = xp.dtype
-    # Tiles cover th*m + 2 rows and tw*m + 2 columns: extend the input with zeros at the bottom/right.
-    if (th * m + 2, tw * m + 2) != (hp, wp):
-        ext = np.zeros((n, c_in, th * m + 2, tw * m + 2), dtype)
-        ext[:, :, :hp, :wp] = xp
-        xp = ext
+    c_out, t, dtype = weight.shape[0], m + 2, xp.dtype
+    th, tw, tiles = _tiles(xp, m)
     bt, _, at = _matrices(m, dtype)
+    a = np.ascontiguousarray(at.T)
     u = transform_weight(weight, m)
-    s_n, s_c, s_h, s_w = xp.strides
-    # tiles[n, c, i, j, a, b] = xp[n, c, i*m + a, j*m + b]
-    tiles = np.ndarray((n, c_in, th, tw, t, t), dtype, xp, 0, (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
     out = np.empty((n, c_out, th * m, tw * m), dtype)
-    # out6[n, o, i, r, j, s] = out[n, o, i*m + r, j*m + s]
-    out6 = out.reshape(n, c_out, th, m, tw, m)
+    out6 = out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s] = out[n, o, i*m + r, j*m + s]
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
 
     def work(part):
-        most = max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * tw
-        d_buf = np.empty(t * t * c_in * most, dtype)
+        buf = _block_buffer(part, tw, t * t * c_in, dtype)
         for n0, n1, r0, r1 in part:
-            nb, rows = n1 - n0, r1 - r0
-            p = nb * rows * tw
-            d = d_buf[:t * t * c_in * p].reshape(t, t, c_in, nb, rows, tw)
-            np.copyto(d, tiles[n0:n1, :, r0:r1].transpose(4, 5, 1, 0, 2, 3))
-            v = np.matmul(bt, (bt @ d.reshape(t, -1)).reshape(t, t, -1))  # [a, b, c*p] = (B^T d B)[a, b]
-            mm = np.matmul(u, v.reshape(t * t, c_in, p))  # ((t*t), C_out, p)
-            y = np.matmul(at, (at @ mm.reshape(t, -1)).reshape(m, t, -1))  # [r, s, o*p]
+            mm = np.matmul(u, _input_transform(tiles, (n0, n1, r0, r1), bt, buf))  # ((t*t), C_out, p)
+            z = (at @ mm.reshape(t, -1)).reshape(m, t, -1)  # [r, b, o*p]
+            y = np.matmul(z.transpose(0, 2, 1), a).reshape(m, c_out, n1 - n0, r1 - r0, tw, m)  # [r, o, n, i, j, s]
             if bias is not None:
-                y.reshape(m, m, c_out, p)[...] += bias[:, None]
-            np.copyto(out6[n0:n1, :, r0:r1].transpose(3, 5, 1, 0, 2, 4),
-                      y.reshape(m, m, c_out, nb, rows, tw))
+                y += bias[:, None, None, None, None]
+            np.copyto(out6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5), y)
 
     _threads.run_parts(work, todo)
-    if (th * m, tw * m) != (ho, wo):
-        out = np.ascontiguousarray(out[:, :, :ho, :wo])
+    if (th * m, tw * m) != (hp - 2, wp - 2):
+        out = np.ascontiguousarray(out[:, :, :hp - 2, :wp - 2])
     return out
+
+
+def _overlap_add(grad_xp, dz, block, m):
+    """Add the block's input-tile gradients dz [a, b, c, n, i, j] into grad_xp (N, C, (th+1)*m, (tw+1)*m).
+
+    Tile (i, j) covers rows i*m + a and columns j*m + b, a, b < m + 2: neighbours overlap by 2. The
+    tiles are first summed by phase (row i*m + a is phase a of row block i), with the tile index
+    innermost, then added to the image in one strided addition.
+    """
+    n0, n1, r0, r1 = block
+    t, _, c, nb, rows, tw = dz.shape
+    q = np.zeros((m, m, c, nb, rows + 1, tw + 1), dz.dtype)  # [a, b, c, n, i, j]: row i*m + a, column j*m + b
+    q[..., :rows, :tw] = dz[:m, :m]
+    q[:, :t - m, ..., :rows, 1:] += dz[:m, m:]
+    q[:t - m, :, ..., 1:, :tw] += dz[m:, :m]
+    q[:t - m, :t - m, ..., 1:, 1:] += dz[m:, m:]
+    target = np.reshape(grad_xp[n0:n1, :, r0 * m:(r1 + 1) * m], (nb, c, rows + 1, m, tw + 1, m), copy=False)
+    target.transpose(3, 5, 1, 0, 2, 4)[...] += q
+
+
+def backward3x3(grad_out, xp, weight, m=4):
+    """(grad_xp (N, C_in, Hp', Wp'), grad_weight (C_out, C_in, 3, 3)) of conv3x3(xp, weight).
+
+    grad_out (N, C_out, Hp - 2, Wp - 2), xp (N, C_in, Hp, Wp); grad_xp covers the tiles and more,
+    Hp' >= Hp and Wp' >= Wp: its top-left (Hp, Wp) corner is the gradient (crop it). The transpose of the forward algorithm, with the same tiles and matrices:
+    with dY' = A dY A^T per output tile, grad_weight = G^T [sum over tiles of dY' * (B^T d B)] G and
+    the input tile gradients are B [U^T dY'] B^T, summed where tiles overlap. Both sums are (m + 2)^2
+    matrix products: (C_out x tiles) @ (tiles x C_in) and (C_in x C_out) @ (C_out x tiles).
+    """
+    n, c_in = xp.shape[:2]
+    c_out, t, dtype = grad_out.shape[1], m + 2, xp.dtype
+    th, tw, tiles = _tiles(xp, m)
+    ho, wo = grad_out.shape[2:]
+    if (th * m, tw * m) != (ho, wo):  # output tiles past the edge carry zero gradient
+        ext = np.zeros((n, c_out, th * m, tw * m), dtype)
+        ext[:, :, :ho, :wo] = grad_out
+        grad_out = ext
+    dy6 = grad_out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s]
+    bt, g, at = _matrices(m, dtype)
+    b, a = np.ascontiguousarray(bt.T), np.ascontiguousarray(at.T)
+    u_t = transform_weight(weight, m).transpose(0, 2, 1)  # (t*t, C_in, C_out)
+    todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
+    bands = any(r1 - r0 != th for _, _, r0, r1 in todo)  # blocks that share tile rows add into private copies
+    padded = (n, c_in, (th + 1) * m, (tw + 1) * m)  # room for the last tiles' 2 overlapping rows, columns
+    shared = None if bands else np.zeros(padded, dtype)
+
+    def work(part):
+        grad_xp = np.zeros(padded, dtype) if bands else shared
+        buf = _block_buffer(part, tw, t * t * c_in, dtype)
+        dy_buf = _block_buffer(part, tw, m * m * c_out, dtype)
+        acc = np.zeros((t * t, c_out, c_in), dtype)
+        for n0, n1, r0, r1 in part:
+            v = _input_transform(tiles, (n0, n1, r0, r1), bt, buf)  # (t*t, C_in, p)
+            dy = dy_buf[:m * m * c_out * v.shape[2]].reshape(m, m, c_out, -1)
+            np.copyto(dy.reshape(m, m, c_out, n1 - n0, r1 - r0, tw), dy6[n0:n1, :, r0:r1].transpose(3, 5, 1, 0, 2, 4))
+            w = np.matmul(a, (a @ dy.reshape(m, -1)).reshape(t, m, -1)).reshape(t * t, c_out, -1)  # A dY A^T
+            acc += np.matmul(w, v.transpose(0, 2, 1))
+            z = np.matmul(u_t, w).reshape(t, -1)  # [a, b, c*p]
+            dz = np.matmul(b, (b @ z).reshape(t, t, -1))  # [i, j, c*p] = (B z B^T)[i, j]
+            _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m)
+        return grad_xp, acc
+
+    results = _threads.run_parts(work, todo)
+    grad_xp = sum(r[0] for r in results) if bands else shared
+    s = sum(r[1] for r in results).reshape(t, t, c_out, c_in).astype(np.float64)
+    grad_w = np.tensordot(np.tensordot(g.astype(np.float64), s, axes=(0, 0)), g, axes=(1, 0))  # [u, o, c, v]
+    return grad_xp, np.ascontiguousarray(grad_w.transpose(1, 2, 0, 3), dtype=dtype)

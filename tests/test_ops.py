@@ -175,3 +175,32 @@ def test_batch_chunking_does_not_change_results(monkeypatch, kernel, stride):
     grad_x, grad_w, _ = ops.conv2d_backward(grad_out, x, weight, stride=stride, groups=2)
     np.testing.assert_allclose(grad_x, xt.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(grad_w, wt.grad.numpy(), atol=1e-10)
+
+
+def test_small_convolutions_take_the_lean_path_with_the_same_result(monkeypatch):
+    """Small float problems skip the checks and threads; the checked path must give the same values."""
+    from conv_course import _conv_fast
+
+    rng = np.random.default_rng(8)
+    x, weight, bias = rng.random((1, 2, 9, 8)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)
+    kw = dict(stride=2, padding=1, dilation=1)
+    lean = _conv_fast.small_conv2d(x, weight, bias, groups=1, **kw)
+    assert lean is not None and lean.dtype == x.dtype
+    monkeypatch.setattr(_conv_fast, "SMALL_MACS", 0)  # every problem now takes the checked path
+    assert _conv_fast.small_conv2d(x, weight, bias, groups=1, **kw) is None
+    np.testing.assert_allclose(lean, ops.conv2d(x, weight, bias, **kw), atol=1e-12)
+    np.testing.assert_allclose(lean, F.conv2d(t(x), t(weight), t(bias), **kw).numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("args", [
+    dict(stride=(1, 1)), dict(padding="same"), dict(groups=2), dict(stride=True), dict(dtype=np.int64),
+])
+def test_the_lean_path_declines_what_it_does_not_check(args):
+    x, weight = np.ones((1, 2, 5, 5)), np.ones((2, 2 // args.get("groups", 1), 3, 3))
+    dtype = args.pop("dtype", None)
+    if dtype is not None:
+        x, weight = x.astype(dtype), weight.astype(dtype)
+    kw = dict(dict(stride=1, padding=0, dilation=1, groups=1), **args)
+    from conv_course import _conv_fast
+
+    assert _conv_fast.small_conv2d(x, weight, None, **kw) is None

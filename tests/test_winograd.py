@@ -60,6 +60,52 @@ def test_conv3x3_float32_error_stays_within_the_torch_tolerance(m, atol):
     np.testing.assert_allclose(got, direct(xp, weight), atol=atol, rtol=0)
 
 
+def autograd(xp, weight, grad_out):
+    """(grad_xp, grad_weight) of the valid 3x3 cross-correlation, by torch autograd in float64."""
+    xt = torch.from_numpy(xp.astype(np.float64)).requires_grad_()
+    wt = torch.from_numpy(weight.astype(np.float64)).requires_grad_()
+    F.conv2d(xt, wt).backward(torch.from_numpy(grad_out.astype(np.float64)))
+    return xt.grad.numpy(), wt.grad.numpy()
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 5, 6, 6), (3, 2, 13, 4)])
+def test_backward3x3_equals_autograd_in_float64(m, shape):
+    rng = np.random.default_rng(5)
+    xp, weight = rng.standard_normal(shape), rng.standard_normal((4, shape[1], 3, 3))
+    grad_out = rng.standard_normal((shape[0], 4, shape[2] - 2, shape[3] - 2))
+    grad_xp, grad_w = _winograd.backward3x3(grad_out, xp, weight, m=m)
+    want_x, want_w = autograd(xp, weight, grad_out)
+    assert grad_xp.shape[2] >= shape[2] and grad_xp.shape[3] >= shape[3]
+    np.testing.assert_allclose(grad_xp[:, :, :shape[2], :shape[3]], want_x, atol=1e-12)
+    np.testing.assert_allclose(grad_xp[:, :, shape[2]:], 0, atol=1e-12)  # nothing spills past the input
+    np.testing.assert_allclose(grad_w, want_w, atol=1e-12)
+
+
+def test_backward3x3_float32_error_is_small_next_to_the_gradients():
+    rng = np.random.default_rng(6)
+    xp = rng.random((4, 32, 30, 30), dtype=np.float32)
+    weight = (rng.standard_normal((32, 32, 3, 3)) * np.sqrt(2 / (9 * 32))).astype(np.float32)
+    grad_out = rng.standard_normal((4, 32, 28, 28)).astype(np.float32)
+    grad_xp, grad_w = _winograd.backward3x3(grad_out, xp, weight)
+    want_x, want_w = autograd(xp, weight, grad_out)
+    np.testing.assert_allclose(grad_xp[:, :, :30, :30], want_x, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(grad_w, want_w, atol=1e-5 * np.abs(want_w).max(), rtol=0)
+
+
+def test_backward3x3_does_not_depend_on_the_thread_count(monkeypatch):
+    """One tile row per block: blocks share the 2 rows where their tiles overlap."""
+    monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)
+    rng = np.random.default_rng(7)
+    xp, weight = rng.standard_normal((2, 3, 11, 10)), rng.standard_normal((4, 3, 3, 3))
+    grad_out = rng.standard_normal((2, 4, 9, 8))
+    with threadpool_limits(limits=2, user_api="blas"):
+        grad_xp, grad_w = _winograd.backward3x3(grad_out, xp, weight)
+    want_x, want_w = autograd(xp, weight, grad_out)
+    np.testing.assert_allclose(grad_xp[:, :, :11, :10], want_x, atol=1e-12)
+    np.testing.assert_allclose(grad_w, want_w, atol=1e-12)
+
+
 def test_conv3x3_does_not_depend_on_the_thread_count(monkeypatch):
     monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)  # one tile row per block: many blocks to share out
     rng = np.random.default_rng(2)
