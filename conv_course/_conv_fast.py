@@ -93,40 +93,48 @@ def blocks(n, ho, row_bytes, chunk_bytes=None):
     return [(n0, n0 + 1, r0, min(ho, r0 + rows)) for n0 in range(n) for r0 in range(0, ho, rows)]
 
 
-def _columns(win, block, groups, buf):
-    """Copy a block of windows into `buf` as (nb, groups, C_in/g*kh*kw, rows*W_out): GEMM operands."""
+def _columns(win, block, groups, buf, ones=False):
+    """Copy a block of windows into `buf` as (nb, groups, K, rows*W_out) GEMM operands, K = C_in/g*kh*kw.
+
+    With `ones`, each (group, sample) gets one more row, of ones, after its K rows (a bias column's partner).
+    """
     n0, n1, r0, r1 = block
     src = win[n0:n1, :, :, :, r0:r1]
-    cols = buf[:src.size].reshape(src.shape)
-    np.copyto(cols, src)
-    return cols.reshape(n1 - n0, groups, -1, (r1 - r0) * win.shape[5])
+    nb, c, kh, kw, rows, wo = src.shape
+    k = c // groups * kh * kw
+    cols = buf[:nb * groups * (k + ones) * rows * wo].reshape(nb, groups, k + ones, rows * wo)
+    np.copyto(cols[:, :, :k].reshape(nb, groups, c // groups, kh, kw, rows, wo),
+              src.reshape(nb, groups, c // groups, kh, kw, rows, wo))
+    if ones:
+        cols[:, :, k] = 1
+    return cols
 
 
 def gemm_forward(xp, weight, geom, bias=None):
     """(N, C_out, H_out, W_out): per sample and group, weight (C_out/g, K) @ columns (K, rows*W_out) + bias.
 
     K = C_in/g*kh*kw. Columns are built a block at a time (so they stay in cache) and each product is
-    written by BLAS straight into the output, where `bias` (C_out,) is added while still in cache.
-    Blocks are shared out among threads (see `_threads`).
+    written by BLAS straight into the output. `bias` (C_out,) rides in the same product, as one more
+    weight column against a row of ones. Blocks are shared out among threads (see `_threads`).
     """
     n = xp.shape[0]
     c_out, c_g, kh, kw = weight.shape
     g, (ho, wo) = geom.groups, geom.out
-    og = c_out // g
+    og, k, has_bias = c_out // g, c_g * kh * kw, bias is not None
     dtype = np.result_type(xp, weight)
     out = np.empty((n, c_out, ho, wo), dtype=dtype)
-    w = weight.reshape(g, og, c_g * kh * kw)
+    w = weight.reshape(g, og, k)
+    if has_bias:
+        w = np.concatenate([w, bias.reshape(g, og, 1).astype(dtype, copy=False)], axis=2)
     win = windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
-    todo = blocks(n, ho, g * c_g * kh * kw * wo * dtype.itemsize)
+    todo = blocks(n, ho, g * (k + has_bias) * wo * dtype.itemsize)
 
     def work(part):
-        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * c_g * kh * kw * wo, dtype=dtype)
+        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * (k + has_bias) * wo, dtype=dtype)
         for n0, n1, r0, r1 in part:
-            cols = _columns(win, (n0, n1, r0, r1), g, buf)  # (nb, g, K, rows*W_out)
+            cols = _columns(win, (n0, n1, r0, r1), g, buf, ones=has_bias)  # (nb, g, K (+ 1), rows*W_out)
             target = np.reshape(out[n0:n1, :, r0:r1], (n1 - n0, g, og, -1), copy=False)  # a view, never a copy
             np.matmul(w, cols, out=target)  # one BLAS call per (n, g)
-            if bias is not None:
-                target += bias.reshape(g, og, 1)
 
     _threads.run_parts(work, todo)
     return out
