@@ -13,7 +13,7 @@ from . import _threads
 __all__ = ["pad", "windows", "blocks", "small_conv2d", "gemm_forward", "gemm_backward", "col2im_add"]
 
 # Column buffers are built a block of samples (or output rows) at a time, so that they stay in cache.
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 1 << 20
 # `small_conv2d` takes convolutions of at most this many multiply-adds: there, checks cost more than the sums.
 SMALL_MACS = 1 << 16
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -85,12 +85,19 @@ def blocks(n, ho, row_bytes, chunk_bytes=None):
     """(n0, n1, r0, r1) blocks: whole samples while a block of rows fits `chunk_bytes`, else row bands.
 
     `row_bytes` is the buffer size one output row needs; `chunk_bytes` defaults to `_CHUNK_BYTES`.
+    Blocks are of nearly equal size and, where the sizes allow, a multiple of the thread count in
+    number, so that the threads of `_threads.run_parts` get equal shares.
     """
     rows = max(1, (chunk_bytes or _CHUNK_BYTES) // max(1, row_bytes))
+    threads = _threads.count()
     if rows >= ho:
-        step = max(1, min(rows // ho, -(-n // 2)))  # at least two blocks when n > 1, for two threads
-        return [(n0, min(n, n0 + step), 0, ho) for n0 in range(0, n, step)]
-    return [(n0, n0 + 1, r0, min(ho, r0 + rows)) for n0 in range(n) for r0 in range(0, ho, rows)]
+        count = -(-n // max(1, rows // ho))
+        count = min(n, -(-count // threads) * threads)
+        return [(n * i // count, n * (i + 1) // count, 0, ho) for i in range(count)]
+    bands = -(-ho // rows)
+    if n % threads:
+        bands = min(ho, -(-bands // threads) * threads)
+    return [(n0, n0 + 1, ho * j // bands, ho * (j + 1) // bands) for n0 in range(n) for j in range(bands)]
 
 
 def _columns(win, block, groups, buf, ones=False):

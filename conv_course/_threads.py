@@ -12,7 +12,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["run_parts", "split"]
+__all__ = ["count", "run_parts", "split"]
 
 _STATE = {"blas": None, "pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
@@ -30,6 +30,12 @@ def _blas():
     return _STATE["blas"]
 
 
+def count():
+    """How many threads `run_parts` would use now: numpy's BLAS thread limit (1 when it cannot be read)."""
+    libs = _blas()
+    return min((lib.get_num_threads() or 1) for lib in libs) if libs else 1
+
+
 def split(items, parts):
     """`items` cut into at most `parts` contiguous, nearly equal, non-empty lists."""
     parts = max(1, min(parts, len(items)))
@@ -44,8 +50,7 @@ def run_parts(fn, items):
     While the parts run, BLAS is set to one thread, then restored. With T == 1, a single item,
     or BLAS limits out of reach, runs fn(items) inline and returns [result].
     """
-    libs = _blas()
-    threads = min((lib.get_num_threads() or 1) for lib in libs) if libs else 1
+    libs, threads = _blas(), count()
     if threads <= 1 or len(items) <= 1 or not _LOCK.acquire(blocking=False):
         return [fn(items)]
     try:
