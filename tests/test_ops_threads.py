@@ -73,3 +73,15 @@ def test_a_forked_child_gets_its_own_pool():
 def _conv_sum_in_child(x, weight):
     with threadpool_limits(limits=2, user_api="blas"):
         return float(ops.conv2d(x, weight).sum())
+
+
+@pytest.mark.parametrize("n, ho, row_bytes", [(64, 24, 7000), (64, 24, 40000), (1, 112, 90000), (3, 10, 10**9)])
+def test_blocks_cover_the_batch_once_in_equal_shares_per_thread(n, ho, row_bytes):
+    from conv_course import _conv_fast
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        got = _conv_fast.blocks(n, ho, row_bytes)
+    cells = sorted((s, r) for n0, n1, r0, r1 in got for s in range(n0, n1) for r in range(r0, r1))
+    assert cells == [(s, r) for s in range(n) for r in range(ho)]
+    sizes = [sum((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in part) for part in _threads.split(got, 2)]
+    assert len(sizes) == 2 and sizes[0] == sizes[1]
