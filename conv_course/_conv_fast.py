@@ -100,21 +100,46 @@ def blocks(n, ho, row_bytes, chunk_bytes=None):
     return [(n0, n0 + 1, ho * j // bands, ho * (j + 1) // bands) for n0 in range(n) for j in range(bands)]
 
 
-def _columns(win, block, groups, buf, ones=False):
-    """Copy a block of windows into `buf` as (nb, groups, K, rows*W_out) GEMM operands, K = C_in/g*kh*kw.
+def _columns(wins, block, groups, buf, ones=False):
+    """Copy a block of windows into `buf` as (nb, groups, K, rows*W_out) GEMM operands.
 
-    With `ones`, each (group, sample) gets one more row, of ones, after its K rows (a bias column's partner).
+    `wins` are window views (N, C, kh', kw', H_out, W_out) whose rows follow one another in K, per
+    group: one view (K = C/g*kh*kw) or one per stride phase (see `_phase_windows`). With `ones`, each
+    (group, sample) gets one more row, of ones, after its K rows (a bias column's partner).
     """
     n0, n1, r0, r1 = block
-    src = win[n0:n1, :, :, :, r0:r1]
-    nb, c, kh, kw, rows, wo = src.shape
-    k = c // groups * kh * kw
+    nb, c, rows, wo = n1 - n0, wins[0].shape[1], r1 - r0, wins[0].shape[5]
+    sizes = [c // groups * win.shape[2] * win.shape[3] for win in wins]
+    k = sum(sizes)
     cols = buf[:nb * groups * (k + ones) * rows * wo].reshape(nb, groups, k + ones, rows * wo)
-    np.copyto(cols[:, :, :k].reshape(nb, groups, c // groups, kh, kw, rows, wo),
-              src.reshape(nb, groups, c // groups, kh, kw, rows, wo))
+    for win, k0, size in zip(wins, np.cumsum([0] + sizes), sizes):
+        shape = (nb, groups, c // groups, win.shape[2], win.shape[3], rows, wo)
+        np.copyto(cols[:, :, k0:k0 + size].reshape(shape), win[n0:n1, :, :, :, r0:r1].reshape(shape))
     if ones:
         cols[:, :, k] = 1
     return cols
+
+
+def _phase_windows(xp, weight, geom):
+    """(window views, weight (g, C_out/g, K) in their row order) for the forward GEMM.
+
+    With stride s > 1 (and no dilation) the input is first split into its s*s phases
+    xp[:, :, p::s, q::s]: each meets the kernel taps weight[..., p::s, q::s] at stride 1, so its
+    windows are copied in runs of whole rows instead of element by element.
+    """
+    c_out, c_g, kh, kw = weight.shape
+    g = geom.groups
+    (sh, sw), (ho, wo) = geom.stride, geom.out
+    if geom.stride == (1, 1) or geom.dilation != (1, 1):
+        return [windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)], weight.reshape(g, c_out // g, -1)
+    wins, taps = [], []
+    for p in range(min(sh, kh)):
+        for q in range(min(sw, kw)):
+            sub = weight[:, :, p::sh, q::sw]
+            phase = np.ascontiguousarray(xp[:, :, p::sh, q::sw])
+            wins.append(windows(phase, sub.shape[2:], (1, 1), (1, 1), (ho, wo)))
+            taps.append(sub.reshape(g, c_out // g, -1))
+    return wins, np.concatenate(taps, axis=2)
 
 
 def gemm_forward(xp, weight, geom, bias=None):
@@ -130,7 +155,7 @@ def gemm_forward(xp, weight, geom, bias=None):
     og, k, has_bias = c_out // g, c_g * kh * kw, bias is not None
     dtype = np.result_type(xp, weight)
     out = np.empty((n, c_out, ho, wo), dtype=dtype)
-    w = weight.reshape(g, og, k)
+    wins, w = _phase_windows(xp, weight, geom)
     if has_bias:
         w = np.concatenate([w, bias.reshape(g, og, 1).astype(dtype, copy=False)], axis=2)
     win = windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
@@ -139,7 +164,7 @@ def gemm_forward(xp, weight, geom, bias=None):
     def work(part):
         buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * (k + has_bias) * wo, dtype=dtype)
         for n0, n1, r0, r1 in part:
-            cols = _columns(win, (n0, n1, r0, r1), g, buf, ones=has_bias)  # (nb, g, K (+ 1), rows*W_out)
+            cols = _columns(wins, (n0, n1, r0, r1), g, buf, ones=has_bias)  # (nb, g, K (+ 1), rows*W_out)
             target = np.reshape(out[n0:n1, :, r0:r1], (n1 - n0, g, og, -1), copy=False)  # a view, never a copy
             np.matmul(w, cols, out=target)  # one BLAS call per (n, g)
 
@@ -171,7 +196,7 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
         grad_w = None if xp is None else np.zeros((g, og, k), dtype=dtype)
         buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * k * wo, dtype=dtype)
         for n0, n1, r0, r1 in part:
-            cols = None if xp is None else _columns(win, (n0, n1, r0, r1), g, buf)
+            cols = None if xp is None else _columns([win], (n0, n1, r0, r1), g, buf)
             rows = r1 - r0
             for i in range(n1 - n0):
                 for gi in range(g):
