@@ -111,12 +111,13 @@ def conv3x3(xp, weight, bias=None, m=4):
     return out
 
 
-def _overlap_add(grad_xp, dz, block, m):
+def _overlap_add(grad_xp, dz, block, m, add=True):
     """Add the block's input-tile gradients dz [a, b, c, n, i, j] into grad_xp (N, C, (th+1)*m, (tw+1)*m).
 
     Tile (i, j) covers rows i*m + a and columns j*m + b, a, b < m + 2: neighbours overlap by 2. The
     tiles are first summed by phase (row i*m + a is phase a of row block i), with the tile index
-    innermost, then added to the image in one strided addition.
+    innermost, then added to the image in one strided addition; or, with add=False, written over
+    the block's whole region (blocks of whole samples share no rows).
     """
     n0, n1, r0, r1 = block
     t, _, c, nb, rows, tw = dz.shape
@@ -126,7 +127,10 @@ def _overlap_add(grad_xp, dz, block, m):
     q[:t - m, :, ..., 1:, :tw] += dz[m:, :m]
     q[:t - m, :t - m, ..., 1:, 1:] += dz[m:, m:]
     target = np.reshape(grad_xp[n0:n1, :, r0 * m:(r1 + 1) * m], (nb, c, rows + 1, m, tw + 1, m), copy=False)
-    target.transpose(3, 5, 1, 0, 2, 4)[...] += q
+    if add:
+        target.transpose(3, 5, 1, 0, 2, 4)[...] += q
+    else:
+        np.copyto(target.transpose(3, 5, 1, 0, 2, 4), q)
 
 
 def backward3x3(grad_out, xp, weight, m=4):
@@ -153,7 +157,7 @@ def backward3x3(grad_out, xp, weight, m=4):
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
     bands = any(r1 - r0 != th for _, _, r0, r1 in todo)  # blocks that share tile rows add into private copies
     padded = (n, c_in, (th + 1) * m, (tw + 1) * m)  # room for the last tiles' 2 overlapping rows, columns
-    shared = None if bands else np.zeros(padded, dtype)
+    shared = None if bands else np.empty(padded, dtype)  # each block writes its whole samples
 
     def work(part):
         grad_xp = np.zeros(padded, dtype) if bands else shared
@@ -162,13 +166,15 @@ def backward3x3(grad_out, xp, weight, m=4):
         acc = np.zeros((t * t, c_out, c_in), dtype)
         for n0, n1, r0, r1 in part:
             v = _input_transform(tiles, (n0, n1, r0, r1), bt, buf)  # (t*t, C_in, p)
-            dy = dy_buf[:m * m * c_out * v.shape[2]].reshape(m, m, c_out, -1)
-            np.copyto(dy.reshape(m, m, c_out, n1 - n0, r1 - r0, tw), dy6[n0:n1, :, r0:r1].transpose(3, 5, 1, 0, 2, 4))
-            w = np.matmul(a, (a @ dy.reshape(m, -1)).reshape(t, m, -1)).reshape(t * t, c_out, -1)  # A dY A^T
+            # Gathered as [r, o, tile, s], in runs of whole rows; A from the left over s (on the transposed
+            # view), giving [r, b, o*p], then over r: (A dY A^T)[a, b].
+            dy = dy_buf[:m * m * c_out * v.shape[2]].reshape(m, c_out, -1, m)
+            np.copyto(dy.reshape(m, c_out, n1 - n0, r1 - r0, tw, m), dy6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5))
+            w = (a @ np.matmul(a, dy.reshape(m, -1, m).transpose(0, 2, 1)).reshape(m, -1)).reshape(t * t, c_out, -1)
             acc += np.matmul(w, v.transpose(0, 2, 1))
             z = np.matmul(u_t, w).reshape(t, -1)  # [a, b, c*p]
             dz = np.matmul(b, (b @ z).reshape(t, t, -1))  # [i, j, c*p] = (B z B^T)[i, j]
-            _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m)
+            _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m, add=bands)
         return grad_xp, acc
 
     results = _threads.run_parts(work, todo)
