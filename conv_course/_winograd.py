@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _conv_fast, _threads
 
-__all__ = ["MATRICES", "MIN_CHANNELS", "transform_weight", "conv3x3", "backward3x3"]
+__all__ = ["MATRICES", "MIN_CHANNELS", "MIN_MACS", "transform_weight", "conv3x3", "backward3x3"]
 
 # m -> (B^T (t x t), G (t x 3), A^T (m x t)), t = m + 2.
 MATRICES = {
@@ -28,8 +28,10 @@ MATRICES = {
          [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
-# ops takes this path when C_in and C_out are both at least this (below, the transforms cost more than they save).
-MIN_CHANNELS = 8
+# ops takes this path when C_in and C_out are both at least MIN_CHANNELS and the direct sum needs at
+# least MIN_MACS multiply-adds: below (e.g. 8x32x32x32 -> 32), transforms and per-call costs eat the gain.
+MIN_CHANNELS = 16
+MIN_MACS = 1 << 28
 # Gathered tiles per block: the block's transformed tiles ((m + 2)^2 * C * tiles floats) stay near cache.
 _BLOCK_BYTES = 1 << 20
 
@@ -41,11 +43,16 @@ def _matrices(m, dtype):
 
 
 def transform_weight(weight, m):
-    """((m + 2)^2, C_out, C_in) transformed kernels G g G^T, index a*(m + 2) + b; weight (C_out, C_in, 3, 3)."""
+    """((m + 2)^2, C_out, C_in) transformed kernels G g G^T, index a*(m + 2) + b; weight (C_out, C_in, 3, 3).
+
+    One product: weight as (C_out*C_in, 9) @ (9, (m + 2)^2), whose column a*(m + 2) + b holds
+    G[a, u] * G[b, v] at row u*3 + v (computed in float64, then rounded to weight's dtype).
+    """
     _, g, _ = _matrices(m, np.float64)
-    u = np.tensordot(np.tensordot(g, weight.astype(np.float64), axes=(1, 2)), g, axes=(3, 1))  # [a, o, c, b]
     t = m + 2
-    return np.ascontiguousarray(u.transpose(0, 3, 1, 2).reshape(t * t, *weight.shape[:2]), dtype=weight.dtype)
+    kron = np.einsum("au,bv->uvab", g, g).reshape(9, t * t).astype(weight.dtype)
+    u = weight.reshape(-1, 9) @ kron  # (C_out*C_in, t*t)
+    return np.ascontiguousarray(u.T).reshape(t * t, *weight.shape[:2])
 
 
 def _tiles(xp, m):

@@ -111,10 +111,12 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
 
 
 def _winograd_fits(x, weight, geom):
-    """Whether Winograd F(4, 3) pays: floats, 3x3, stride 1, no dilation, one group, enough channels."""
+    """Whether Winograd F(4, 3) pays: floats, 3x3, stride 1, no dilation, one group, a large enough problem."""
     c_out, c_in, kh, kw = weight.shape
+    macs = x.shape[0] * c_out * geom.out[0] * geom.out[1] * c_in * kh * kw
     return (x.dtype.kind == "f" and (kh, kw) == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
-            and geom.groups == 1 and min(c_in, c_out) >= _winograd.MIN_CHANNELS and min(geom.out) >= 4)
+            and geom.groups == 1 and min(c_in, c_out) >= _winograd.MIN_CHANNELS and min(geom.out) >= 4
+            and macs >= _winograd.MIN_MACS)
 
 
 def _forward(x, weight, bias, geom):

@@ -119,6 +119,8 @@ def test_conv3x3_does_not_depend_on_the_thread_count(monkeypatch):
 
 
 def conv2d_calls_winograd(monkeypatch, x, weight, **kw):
+    """(ops.conv2d's result, whether it called conv3x3), with the size threshold lowered to small tests."""
+    monkeypatch.setattr(_winograd, "MIN_MACS", 1)
     calls = []
     real = _winograd.conv3x3
 
@@ -133,7 +135,7 @@ def conv2d_calls_winograd(monkeypatch, x, weight, **kw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_takes_winograd_for_3x3_stride_1_with_enough_channels(monkeypatch, dtype):
     rng = np.random.default_rng(3)
-    x, weight = rng.random((2, 8, 12, 12)).astype(dtype), rng.standard_normal((8, 8, 3, 3)).astype(dtype)
+    x, weight = rng.random((2, 16, 12, 12)).astype(dtype), rng.standard_normal((16, 16, 3, 3)).astype(dtype)
     got, used = conv2d_calls_winograd(monkeypatch, x, weight, padding=1)
     assert used
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), padding=1).numpy()
@@ -142,17 +144,45 @@ def test_conv2d_takes_winograd_for_3x3_stride_1_with_enough_channels(monkeypatch
 
 @pytest.mark.parametrize("kw", [dict(stride=2), dict(dilation=2), dict(groups=2)])
 def test_conv2d_keeps_the_gemm_for_other_geometries(monkeypatch, kw):
-    x, weight = np.ones((1, 8, 12, 12)), np.ones((8, 8 // kw.get("groups", 1), 3, 3))
+    x, weight = np.ones((1, 16, 12, 12)), np.ones((16, 16 // kw.get("groups", 1), 3, 3))
     assert not conv2d_calls_winograd(monkeypatch, x, weight, **kw)[1]
 
 
 def test_conv2d_of_integers_stays_exact(monkeypatch):
     """Winograd divides (G has 1/6, 1/24): integers keep the exact GEMM, even where floats would round."""
     rng = np.random.default_rng(4)
-    x = rng.integers(-2**20, 2**20, (1, 8, 6, 6))
-    weight = rng.integers(-2**20, 2**20, (8, 8, 3, 3))
+    x = rng.integers(-2**20, 2**20, (1, 16, 6, 6))
+    weight = rng.integers(-2**20, 2**20, (16, 16, 3, 3))
     got, used = conv2d_calls_winograd(monkeypatch, x, weight)
     assert not used and got.dtype == np.int64
     want = sum(x[:, None, c, u:u + 4, v:v + 4] * weight[None, :, c, u, v, None, None]
-               for c in range(8) for u in range(3) for v in range(3))
+               for c in range(16) for u in range(3) for v in range(3))
     np.testing.assert_array_equal(got, want)
+
+
+def test_conv2d_keeps_the_gemm_for_small_problems(monkeypatch):
+    """Below MIN_MACS multiply-adds the transforms cost more than the products they save."""
+    x, weight = np.ones((1, 16, 12, 12)), np.ones((16, 16, 3, 3))
+    calls = []
+    monkeypatch.setattr(_winograd, "conv3x3", lambda *a, **k: calls.append(1))
+    ops.conv2d(x, weight)
+    assert calls == []
+
+
+@pytest.mark.parametrize("padding", [0, 1, "same"])
+def test_conv2d_backward_by_winograd_matches_autograd(monkeypatch, padding):
+    monkeypatch.setattr(_winograd, "MIN_MACS", 1)
+    used = []
+    real = _winograd.backward3x3
+    monkeypatch.setattr(_winograd, "backward3x3", lambda *a, **k: used.append(1) or real(*a, **k))
+    rng = np.random.default_rng(9)
+    x, weight = rng.random((2, 16, 11, 10)), rng.standard_normal((16, 16, 3, 3)) / 12
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(weight).requires_grad_()
+    y = F.conv2d(xt, wt, padding=padding)
+    grad_out = rng.standard_normal(tuple(y.shape))
+    y.backward(torch.from_numpy(grad_out))
+    grad_x, grad_w, grad_b = ops.conv2d_backward(grad_out, x, weight, padding=padding)
+    assert used
+    np.testing.assert_allclose(grad_x, xt.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(grad_w, wt.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(grad_b, grad_out.sum(axis=(0, 2, 3)), atol=1e-10)
