@@ -45,10 +45,6 @@ def windows(xp, kernel, stride, dilation, out):
     return view
 
 
-def _is_int(v):
-    return type(v) is int  # not bool, not numpy ints: those take the checked path
-
-
 def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
     """conv2d of a small problem (at most `SMALL_MACS` multiply-adds) with minimal overhead, else None.
 
@@ -56,9 +52,9 @@ def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
     bias (C_out,) or None, plain int stride >= 1, padding >= 0, dilation >= 1 and groups == 1, with an
     output of at least 1x1. Anything else returns None, and the caller checks and computes as usual.
     """
-    if not (type(x) is np.ndarray and type(weight) is np.ndarray and groups == 1 and _is_int(groups)
-            and _is_int(stride) and _is_int(padding) and _is_int(dilation) and stride >= 1 and dilation >= 1
-            and padding >= 0):
+    if not (type(x) is np.ndarray and type(weight) is np.ndarray and type(groups) is int and groups == 1
+            and type(stride) is int and type(padding) is int and type(dilation) is int  # not bool, not numpy ints
+            and stride >= 1 and dilation >= 1 and padding >= 0):
         return None
     dt = x.dtype
     if dt not in _FLOATS or weight.dtype != dt or x.ndim != 4 or weight.ndim != 4 or not x.flags.c_contiguous:
@@ -71,13 +67,15 @@ def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
         return None
     if bias is not None and not (type(bias) is np.ndarray and bias.dtype == dt and bias.shape == (c_out,)):
         return None
-    xp = pad(x, ((padding, padding), (padding, padding)))
+    xp = pad(x, ((padding, padding), (padding, padding))) if padding else x
     s_n, s_c, s_h, s_w = xp.strides
     win = np.ndarray((n, c, kh, kw, ho, wo), dt, xp, 0, (s_n, s_c, dilation * s_h, dilation * s_w,
                                                         stride * s_h, stride * s_w))
-    y = np.matmul(weight.reshape(c_out, c * kh * kw), win.reshape(n, c * kh * kw, ho * wo))
+    k = c * kh * kw
+    w = weight.reshape(c_out, k)
+    y = np.dot(w, win.reshape(k, ho * wo)) if n == 1 else np.matmul(w, win.reshape(n, k, ho * wo))
     if bias is not None:
-        y += bias[:, None]
+        y += bias.reshape(c_out, 1)
     return y.reshape(n, c_out, ho, wo)
 
 
