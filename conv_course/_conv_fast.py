@@ -10,7 +10,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _threads
 
-__all__ = ["pad", "windows", "blocks", "small_conv2d", "gemm_forward", "gemm_backward", "col2im_add"]
+__all__ = ["pad", "windows", "blocks", "small_conv2d", "small_conv2d_backward", "gemm_forward", "gemm_backward", "col2im_add"]
 
 # Column buffers are built a block of samples (or output rows) at a time, so that they stay in cache.
 _CHUNK_BYTES = 1 << 20
@@ -45,13 +45,8 @@ def windows(xp, kernel, stride, dilation, out):
     return view
 
 
-def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
-    """conv2d of a small problem (at most `SMALL_MACS` multiply-adds) with minimal overhead, else None.
-
-    Takes only C-contiguous float32/float64 arrays of one dtype, x (N, C, H, W), weight (C_out, C, kh, kw),
-    bias (C_out,) or None, plain int stride >= 1, padding >= 0, dilation >= 1 and groups == 1, with an
-    output of at least 1x1. Anything else returns None, and the caller checks and computes as usual.
-    """
+def _small_out(x, weight, stride, padding, dilation, groups):
+    """(H_out, W_out) when conv2d(x, weight, ...) may take the lean path (see `small_conv2d`), else None."""
     if not (type(x) is np.ndarray and type(weight) is np.ndarray and type(groups) is int and groups == 1
             and type(stride) is int and type(padding) is int and type(dilation) is int  # not bool, not numpy ints
             and stride >= 1 and dilation >= 1 and padding >= 0):
@@ -65,18 +60,57 @@ def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
     wo = (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
     if c_w != c or min(n, ho, wo, kh, kw, c_out, c) < 1 or n * c_out * ho * wo * c * kh * kw > SMALL_MACS:
         return None
-    if bias is not None and not (type(bias) is np.ndarray and bias.dtype == dt and bias.shape == (c_out,)):
-        return None
+    return ho, wo
+
+
+def _small_columns(x, kernel, stride, padding, dilation, out):
+    """(N, C*kh*kw, H_out*W_out) copy of x's windows (the lean paths' GEMM operand)."""
     xp = pad(x, ((padding, padding), (padding, padding))) if padding else x
-    s_n, s_c, s_h, s_w = xp.strides
-    win = np.ndarray((n, c, kh, kw, ho, wo), dt, xp, 0, (s_n, s_c, dilation * s_h, dilation * s_w,
-                                                        stride * s_h, stride * s_w))
-    k = c * kh * kw
-    w = weight.reshape(c_out, k)
-    y = np.dot(w, win.reshape(k, ho * wo)) if n == 1 else np.matmul(w, win.reshape(n, k, ho * wo))
+    n, c = x.shape[:2]
+    win = windows(xp, kernel, (stride, stride), (dilation, dilation), out)
+    return win.reshape(n, c * kernel[0] * kernel[1], out[0] * out[1])
+
+
+def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
+    """conv2d of a small problem (at most `SMALL_MACS` multiply-adds) with minimal overhead, else None.
+
+    Takes only C-contiguous float32/float64 arrays of one dtype, x (N, C, H, W), weight (C_out, C, kh, kw),
+    bias (C_out,) or None, plain int stride >= 1, padding >= 0, dilation >= 1 and groups == 1, with an
+    output of at least 1x1. Anything else returns None, and the caller checks and computes as usual.
+    """
+    out = _small_out(x, weight, stride, padding, dilation, groups)
+    if out is None or (bias is not None and not (type(bias) is np.ndarray and bias.dtype == x.dtype
+                                                 and bias.shape == (weight.shape[0],))):
+        return None
+    n, c_out = x.shape[0], weight.shape[0]
+    cols = _small_columns(x, weight.shape[2:], stride, padding, dilation, out)
+    w = weight.reshape(c_out, -1)
+    y = np.dot(w, cols[0]) if n == 1 else np.matmul(w, cols)
     if bias is not None:
         y += bias.reshape(c_out, 1)
-    return y.reshape(n, c_out, ho, wo)
+    return y.reshape((n, c_out) + out)
+
+
+def small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups):
+    """conv2d_backward of a small stride-1 problem: (grad_x, grad_weight, grad_bias), or None.
+
+    Takes what `small_conv2d` takes, with stride 1, square padding no wider than the dilated kernel,
+    and grad_out a C-contiguous array of x's dtype and conv2d's output shape. grad_x is then the
+    lean forward of grad_out with the kernel flipped and its channel axes swapped.
+    """
+    out = _small_out(x, weight, stride, padding, dilation, groups)
+    n, c_out, kh, kw = x.shape[0], *weight.shape[:1], *weight.shape[2:]
+    if (out is None or stride != 1 or kh != kw or dilation * (kh - 1) < padding or type(grad_out) is not np.ndarray
+            or grad_out.dtype != x.dtype or grad_out.shape != (n, c_out) + out or not grad_out.flags.c_contiguous):
+        return None
+    flipped = np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    grad_x = small_conv2d(grad_out, flipped, None, 1, dilation * (kh - 1) - padding, dilation, 1)
+    if grad_x is None:  # (not expected: same sizes as the forward)
+        return None
+    cols = _small_columns(x, (kh, kw), stride, padding, dilation, out)
+    go = grad_out.reshape(n, c_out, -1)
+    grad_w = go[0] @ cols[0].T if n == 1 else np.matmul(go, cols.transpose(0, 2, 1)).sum(axis=0)
+    return grad_x, grad_w.reshape(weight.shape), grad_out.sum(axis=(0, 2, 3))
 
 
 def blocks(n, ho, row_bytes, chunk_bytes=None):

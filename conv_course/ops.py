@@ -174,6 +174,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         (grad_x (N, C_in, H, W), grad_weight (C_out, C_in // groups, kh, kw), grad_bias (C_out,)).
     Raises: as `conv2d`, and ValueError if `grad_out` does not have conv2d's output shape.
     """
+    small = fast.small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    if small is not None:
+        return small
     fn = "conv2d_backward"
     grad_out = ck.as_numeric(fn, "grad_out", grad_out)
     compute, result = ck.result_dtype(grad_out, ck.as_numeric(fn, "x", x), ck.as_numeric(fn, "weight", weight))

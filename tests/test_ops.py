@@ -204,3 +204,20 @@ def test_the_lean_path_declines_what_it_does_not_check(args):
     from conv_course import _conv_fast
 
     assert _conv_fast.small_conv2d(x, weight, None, **kw) is None
+
+
+@pytest.mark.parametrize("n, kw", [(1, dict(padding=1)), (2, dict(dilation=2)), (1, dict(padding=2, dilation=1))])
+def test_small_backward_takes_the_lean_path_with_the_same_gradients(monkeypatch, n, kw):
+    from conv_course import _conv_fast
+
+    rng = np.random.default_rng(10)
+    x, weight = rng.random((n, 2, 9, 8)), rng.standard_normal((3, 2, 3, 3))
+    args = dict(dict(stride=1, padding=0, dilation=1), **kw)
+    grad_out = rng.standard_normal(ops.conv2d(x, weight, **args).shape)
+    lean = _conv_fast.small_conv2d_backward(grad_out, x, weight, groups=1, **args)
+    assert lean is not None
+    xt, wt = t(x).requires_grad_(), t(weight).requires_grad_()
+    F.conv2d(xt, wt, **args).backward(t(grad_out))
+    for got, want in zip(lean, (xt.grad.numpy(), wt.grad.numpy(), grad_out.sum(axis=(0, 2, 3)))):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    assert _conv_fast.small_conv2d_backward(grad_out, x, weight, groups=1, **dict(args, stride=2)) is None
