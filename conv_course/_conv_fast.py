@@ -1,7 +1,8 @@
 """Internals of `conv_course.ops`: padding, window views, the im2col GEMM and col2im accumulation.
 
 Arguments arrive checked (see `_checks.conv_geometry`) and already in their compute dtype, except in
-`small_conv2d`, which checks the few argument sets it takes itself and declines all others.
+`small_conv2d` and `small_conv2d_backward`, which check the few argument sets they take themselves
+and decline all others (returning None).
 Shapes use the book's letters: x (N, C, H, W), weight (C_out, C_in // groups, kh, kw).
 """
 
@@ -10,7 +11,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _threads
 
-__all__ = ["pad", "windows", "blocks", "small_conv2d", "small_conv2d_backward", "gemm_forward", "gemm_backward", "col2im_add"]
+__all__ = ["pad", "windows", "blocks", "small_conv2d", "small_conv2d_backward", "gemm_forward", "gemm_backward",
+           "col2im_add"]
 
 # Column buffers are built a block of samples (or output rows) at a time, so that they stay in cache.
 _CHUNK_BYTES = 1 << 20

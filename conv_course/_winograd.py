@@ -144,10 +144,11 @@ def backward3x3(grad_out, xp, weight, m=4):
     """(grad_xp (N, C_in, Hp', Wp'), grad_weight (C_out, C_in, 3, 3)) of conv3x3(xp, weight).
 
     grad_out (N, C_out, Hp - 2, Wp - 2), xp (N, C_in, Hp, Wp); grad_xp covers the tiles and more,
-    Hp' >= Hp and Wp' >= Wp: its top-left (Hp, Wp) corner is the gradient (crop it). The transpose of the forward algorithm, with the same tiles and matrices:
-    with dY' = A dY A^T per output tile, grad_weight = G^T [sum over tiles of dY' * (B^T d B)] G and
-    the input tile gradients are B [U^T dY'] B^T, summed where tiles overlap. Both sums are (m + 2)^2
-    matrix products: (C_out x tiles) @ (tiles x C_in) and (C_in x C_out) @ (C_out x tiles).
+    Hp' >= Hp and Wp' >= Wp: its top-left (Hp, Wp) corner is the gradient (crop it). The transpose
+    of the forward algorithm, with the same tiles and matrices: with dY' = A dY A^T per output tile,
+    grad_weight = G^T [sum over tiles of dY' * (B^T d B)] G and the input tile gradients are
+    B [U^T dY'] B^T, summed where tiles overlap. Both sums are (m + 2)^2 matrix products:
+    (C_out x tiles) @ (tiles x C_in) and (C_in x C_out) @ (C_out x tiles).
     """
     n, c_in = xp.shape[:2]
     c_out, t, dtype = grad_out.shape[1], m + 2, xp.dtype
