@@ -1,6 +1,7 @@
 """Autograding throughput: a simulated class through plain nbgrader, and in-kernel test times.
 
     .venv/bin/python benchmarks/bench_grading.py [--students 60] [--assignments 01-corr2d 02-conv2d 05-pooling]
+                                                 [--whole [ASSIGNMENT ...]]
 
 1. Throughput: a temporary course gets `--students` submissions for each assignment, a seeded
    mix of complete (the solution), half-done (the release with the first answer filled in) and
@@ -8,6 +9,8 @@
 2. In the kernel: the solution notebook of each assignment is executed once (nbclient, the
    kernel nbgrader uses) and the test cells are timed: visible + hidden tests per assignment, and
    the whole notebook (what a correct student's grading costs on top of the kernel start).
+3. With ``--whole``: a correct submission of each assignment through ``conv-course autograde``
+   (sandbox and re-check on), graded alone and, per submission, in a class of four.
 
 The functions are reusable (E's sandboxed autograde compares against `plain_autograde`):
 ``make_class``, ``plain_autograde``, ``measure_throughput(root, assignments, grade=...)``, ``kernel_timings``.
@@ -125,11 +128,51 @@ def kernel_timings(assignment):
             "with_kernel_start_s": wall}
 
 
+def whole_assignment(assignment, copies=4, jobs=1):
+    """Seconds to autograde correct submissions (the solution) with `conv-course autograde`.
+
+    Sandbox and trusted re-check on, as instructors run it. Returns {"cold_s": one submission
+    graded alone (kernel started for it), "warm_s": per submission in a class of `copies`
+    (each kernel started and its imports preloaded while the previous submission runs),
+    "plan_s": recording the instructor's calls once per run (included in warm_s)}.
+    """
+    from conv_course import autograde, trusted
+
+    with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
+        root = pathlib.Path(tmp)
+        shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+        shutil.copytree(ROOT / "solutions" / assignment, root / "solutions" / assignment)
+        assert course.release(str(root), [assignment], quiet=True) == 0, "nbgrader generate_assignment failed"
+        solution = _nb(root, "solutions", assignment)
+        for i in range(copies + 1):
+            path = root / "submitted" / f"student{i:03d}" / assignment / f"{assignment}.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(solution, path)
+        shutil.copytree(ROOT / "solutions" / assignment, root / "plan")
+        t0 = time.perf_counter()
+        trusted.build_plan(solution, str(root / "plan"))
+        plan_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        alone = autograde.autograde(str(root), assignment, students=["student000"], progress=False)
+        cold_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        records = autograde.autograde(str(root), assignment, jobs=jobs, progress=False,
+                                      students=[f"student{i:03d}" for i in range(1, copies + 1)])
+        warm_s = (time.perf_counter() - t0) / copies
+    scores = {(r["score"], r["max_score"], r["status"]) for r in list(records.values()) + list(alone.values())}
+    if len(scores) != 1 or next(iter(scores))[0] != next(iter(scores))[1]:
+        raise RuntimeError(f"{assignment}: the solution did not get full marks: {scores}")
+    return {"assignment": assignment, "cold_s": cold_s, "warm_s": warm_s, "plan_s": plan_s, "copies": copies}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60, help="class size (default 60)")
     parser.add_argument("--assignments", nargs="+", default=DEFAULT_ASSIGNMENTS)
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads in this process")
+    parser.add_argument("--whole", nargs="*", default=None, metavar="ASSIGNMENT",
+                        help="also time whole correct assignments through `conv-course autograde` "
+                             "(no names: all of solutions/)")
     args = parser.parse_args(argv)
     if args.students < 1:
         parser.error(f"--students must be >= 1; got {args.students}")
@@ -141,6 +184,16 @@ def main(argv=None):
                                        ("tests_s", "tests in kernel (s)", "{:.3f}"),
                                        ("all_cells_s", "all cells (s)", "{:.3f}"),
                                        ("with_kernel_start_s", "incl. kernel start (s)", "{:.2f}")]))
+    whole = []
+    if args.whole is not None:
+        names = args.whole or sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+        whole = [whole_assignment(a) for a in names]
+        print()
+        print(bench.format_table(whole, [("assignment", "correct submission of", "{}"),
+                                         ("cold_s", "alone (s)", "{:.2f}"),
+                                         ("warm_s", "in a class, each (s)", "{:.2f}"),
+                                         ("plan_s", "instructor plan, once (s)", "{:.2f}")]))
+        print()
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         mix = make_class(tmp, args.assignments, args.students)
         rows, overall = measure_throughput(tmp, args.assignments)
@@ -152,6 +205,7 @@ def main(argv=None):
           f"{overall['per_minute']:.1f} submissions per minute (plain nbgrader, 1 process)")
     path = bench.write_results("bench_grading", {
         "students": args.students, "assignments": args.assignments, "mix": mix, "kernel": timings,
+        "whole_assignment": whole,
         "throughput": rows, "overall": overall, "environment": bench.environment(args.threads),
         "load_average": os.getloadavg()})
     print(f"wrote {path}")

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["Unencodable", "encode", "decode", "same", "write_bundle", "read_bundle"]
+__all__ = ["Unencodable", "encode", "decode", "same", "write_bundle", "read_bundle", "new_roots"]
 
 _MAX_DEPTH = 32
 _MAX_ARRAYS = 100_000
@@ -273,7 +273,9 @@ def main(mode, box):
     os.dup2(devnull, 1)  # student prints go nowhere; only the bundle counts
     ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _Shell}
     names, cells, out_arrays = set(job.get("names", [])), {}, []
+    modules = new_roots(set(), sys.modules)  # numpy and what this runner itself needs
     for cell in job["cells"]:
+        before = set(sys.modules)
         if cell["kind"] != "test":
             _exec_cell(cell["source"], ns)
         elif mode == "record":
@@ -281,8 +283,24 @@ def main(mode, box):
         else:
             cells[cell["grade_id"]] = _replay_cell(job["calls"][cell["grade_id"]], arrays, ns, out_arrays)
             write_bundle(box, "out", {"cells": cells}, out_arrays)
-    write_bundle(box, "out", {"cells": cells}, out_arrays)
+        if mode == "record":
+            modules += new_roots(before, sys.modules)
+    result = {"cells": cells}
+    if mode == "record":
+        result["modules"] = [m for m in modules if not m.startswith(("__", "conv_course._replay"))]
+    write_bundle(box, "out", result, out_arrays)
     os._exit(0)  # skip atexit handlers the student may have registered
+
+
+def new_roots(before, after):
+    """Modules in `after` but not `before` whose parent package is not new too, in import order.
+
+    Importing these again, in order, imports everything new: a package's submodules come with
+    it, and a submodule imported lazily later (``torch._dynamo`` on the first optimizer) is a root.
+    """
+    new = [m for m in after if m not in before]
+    fresh = set(new)
+    return [m for m in new if m.rpartition(".")[0] not in fresh]
 
 
 if __name__ == "__main__":

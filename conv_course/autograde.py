@@ -83,94 +83,29 @@ def _prepare(cfg, coursedir, assignment, student, notebooks):
     return job, None
 
 
-def _executor_class():
-    from nbgrader.preprocessors import Execute
-
-    class CappedExecute(Execute):
-        """nbgrader's Execute, with outputs capped per cell and a stop after two timeouts in a row."""
-
-        max_output_bytes = 1 << 20
-
-        def output(self, outs, msg, display_id, cell_index):
-            used = self._used = getattr(self, "_used", {})
-            used[cell_index] = used.get(cell_index, 0) + len(str(msg.get("content", "")))
-            if used[cell_index] > self.max_output_bytes:
-                if used.get(("note", cell_index)) is None:
-                    used[("note", cell_index)] = True
-                    outs.append(nbformat.v4.new_output("stream", name="stdout", text="[output truncated]\n"))
-                return None
-            return super().output(outs, msg, display_id, cell_index)
-
-        def on_cell_executed(self, **kwargs):
-            super().on_cell_executed(**kwargs)
-            self.replied = getattr(self, "replied", set()) | {kwargs["cell_index"]}
-            timed_out = kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError"
-            if timed_out and getattr(self, "_timed_out", False):
-                raise RuntimeError("kernel unresponsive: two cells in a row timed out")
-            self._timed_out = timed_out
-
-    return CappedExecute
-
-
-def _execute(nb, workdir, timeout, sandbox):
-    """Run `nb` in the (sandboxed) kernel; a dead kernel leaves its remaining cells failed."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    from .sandbox import KERNEL_NAME, SandboxKernelManager
-
-    kwargs = {"timeout": timeout, "interrupt_on_timeout": True, "allow_errors": True}
-    if sandbox:
-        kwargs.update(kernel_name=KERNEL_NAME, kernel_manager_class=SandboxKernelManager)
-    else:
-        kwargs.update(kernel_name="python3", kernel_manager_class=AsyncKernelManager)
-    error = None
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    executor = _executor_class()(**kwargs)
-    try:
-        executor.preprocess(nb, {"metadata": {"path": workdir}})
-    except Exception as err:  # noqa: BLE001  DeadKernelError, unresponsive kernel, start failure
-        error = f"{type(err).__name__}: {str(err)[:300]}"
-    replied = getattr(executor, "replied", set())
-    for i, cell in enumerate(nb.cells):  # a test cell with no reply and no error would get full points
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and i not in replied and meta.get("grade"):
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="NotExecuted", evalue=error or "the cell did not run",
-                traceback=[f"NotExecuted: {error or 'the cell did not run'}"]))
-    return nb, error
-
-
-def _write_files(folder, files):
-    for rel, data in files.items():
-        path = os.path.normpath(os.path.join(folder, rel))
-        if not path.startswith(folder + os.sep):
-            continue
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-
-
 def grade_submission(job):
     """Phase 2 (a worker; runs anywhere): execute and re-check one submission. Returns a dict."""
     from nbgrader.utils import determine_grade, is_grade, is_solution
 
+    from .execution import execute_notebook, write_files
     from .sandbox import WORKDIR_MARKER
 
     start = time.perf_counter()
     result = {"student": job["student"], "outputs": {}, "kernel": {}, "trusted": {}, "error": None}
-    tmp = tempfile.mkdtemp(prefix="conv-course-grade-")
+    tmp = tempfile.mkdtemp(prefix="conv-course-check-")
     try:
         open(os.path.join(tmp, WORKDIR_MARKER), "w").close()
         for nb_id, text in job["notebooks"].items():
-            run_dir, check_dir = (os.path.join(tmp, part, job["student"]) for part in ("run", "check"))
-            for folder in (run_dir, check_dir):
-                os.makedirs(folder)
-                _write_files(folder, job["files"])
             plan = (job.get("plans") or {}).get(nb_id)
+            check_dir = os.path.join(tmp, nb_id, job["student"])
             if plan is not None:  # the re-check runs beside the kernel: its own process and sandbox
+                os.makedirs(check_dir)
+                write_files(check_dir, job["files"])
                 handle = trusted.recheck_start(plan, nbformat.reads(text, as_version=4), check_dir,
                                                sandbox=job["sandbox"])
-            nb, error = _execute(nbformat.reads(text, as_version=4), run_dir, job["timeout"], job["sandbox"])
+            nb, error = execute_notebook(nbformat.reads(text, as_version=4), job["files"], timeout=job["timeout"],
+                                         sandbox=job["sandbox"], preload=job.get("preload", ()),
+                                         warm=job.get("warm", False))
             result["error"] = result["error"] or error
             result["outputs"][nb_id] = [[c.get("outputs", []), c.get("execution_count")] for c in nb.cells]
             result["kernel"][nb_id] = {c.metadata.nbgrader["grade_id"]: determine_grade(c)[0]
@@ -178,8 +113,6 @@ def grade_submission(job):
             if plan is not None:
                 verdicts = trusted.recheck_finish(handle, timeout=job["recheck_timeout"])
                 result["trusted"][nb_id] = {gid: list(v) for gid, v in verdicts.items()}
-            shutil.rmtree(run_dir, ignore_errors=True)
-            shutil.rmtree(check_dir, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["seconds"] = time.perf_counter() - start
@@ -360,6 +293,7 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
     students = [s for s in found if students is None or s in students]
     cell_timeout = int(timeout or cfg.Execute.get("timeout", 30) or 30)
     plans = _plans(coursedir, assignment, notebooks) if recheck and students else {}
+    preload = list(dict.fromkeys(m for plan in plans.values() for m in plan["modules"])) if sandbox else []
     records, pending = {}, {}
     bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="sub", disable=not progress,
                file=sys.stderr)
@@ -376,14 +310,16 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
 
     submit, completed, close = _pool(jobs, scheduler) if students else (None, None, lambda: None)
     try:
-        for student in students:
+        for i, student in enumerate(students):
             job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
             if error:
                 with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
                     records[student] = _record_failed(gb, assignment, student, error)
                 bar.update()
                 continue
-            job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans,
+            # warm: a local worker starts its next kernel early, when more submissions will follow
+            job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans, preload=preload,
+                       warm=not scheduler and i < len(students) - jobs,
                        recheck_timeout=cell_timeout * (2 + len(job["notebooks"])))
             pending[submit(grade_submission, job)] = job
             for fut in [f for f in pending if f.done()]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 __all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
            "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager",
-           "WORKDIR_MARKER",
+           "WORKDIR_MARKER", "chown_tree",
            "add_sandbox_arguments", "run_sandbox"]
 
 KERNEL_NAME = "conv-course-sandbox"
@@ -161,7 +161,8 @@ def _owned(pid):
         return False
 
 
-def _chown_tree(path, uid):
+def chown_tree(path, uid):
+    """Give `path` and everything under it (links themselves, not their targets) to `uid`."""
     for root, dirs, files in os.walk(path):
         for name in [root] + [os.path.join(root, f) for f in dirs + files]:
             os.lchown(name, uid, uid)
@@ -177,7 +178,7 @@ def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=No
     writable = [workdir, *extra_writable]
     if uid is not None:
         for folder in writable:
-            _chown_tree(folder, uid)
+            chown_tree(folder, uid)
     cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir)
     return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: _set_limits(limits),
                             start_new_session=True)
@@ -307,13 +308,13 @@ def launch(connection_file, extra_args=()):
     shutil.copy(connection_file, os.path.join(private, os.path.basename(connection_file)))
     writable = [cwd] if cwd != "/" else []
     if privileged:
-        _chown_tree(private, uid)
+        chown_tree(private, uid)
         if any(os.path.exists(os.path.join(d, WORKDIR_MARKER)) for d in (cwd, os.path.dirname(cwd),
                                                                          os.path.dirname(os.path.dirname(cwd)))):
-            _chown_tree(cwd, uid)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
+            chown_tree(cwd, uid)
+    argv = [sys.executable, "-m", "conv_course._kernel", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
             *extra_args]
-    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION",) if k in os.environ}
+    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION", "CONV_COURSE_PRELOAD") if k in os.environ}
     cmd = bwrap_command(argv, writable=writable, binds=[(private, sock_dir)], limits=limits, uid=uid,
                         cwd=cwd, env=passed)
     _set_limits(limits)

@@ -71,8 +71,9 @@ def build_plan(source_nb, workdir=None, timeout=600):
         source_nb: the source notebook (a dict from nbformat/json), with solutions and hidden tests.
         workdir: folder to run in (a copy of the assignment's source folder); default a temp folder.
     Returns:
-        dict: {"cells": {grade_id: {"status", "reason", "calls", "values"}}, "arrays": [ndarray]}
-        (kept in memory; `recheck` ships it to the sandbox).
+        dict: {"cells": {grade_id: {"status", "reason", "calls", "values"}}, "arrays": [ndarray],
+        "modules": the modules the notebook imported, as `_replay.new_roots` lists them (a warm
+        grading kernel preloads them)} (kept in memory; `recheck` ships it to the sandbox).
     """
     cells = cell_plan(source_nb)
     job = {"cells": cells, "names": sorted(_student_names(cells))}
@@ -85,7 +86,7 @@ def build_plan(source_nb, workdir=None, timeout=600):
             raise RuntimeError("trusted: recording the reference calls failed:\n"
                                + proc.stderr.decode(errors="replace")[-2000:])
         out, arrays = codec.read_bundle(tmp, "out")
-    return {"cells": out["cells"], "arrays": arrays, "names": job["names"]}
+    return {"cells": out["cells"], "arrays": arrays, "names": job["names"], "modules": out.get("modules", [])}
 
 
 def _write_job(folder, job, arrays):

@@ -175,3 +175,18 @@ def test_assignment_01_flipped_kernel_fails_only_corr2d(tmp_path):
     got = {gid: v.status for gid, v in trusted.recheck(p, flipped, str(tmp_path), sandbox=True).items()}
     assert got.pop("test_output_size") == "pass"
     assert set(got.values()) == {"fail"}
+
+
+def test_new_roots_lists_what_to_import_again_in_order():
+    before = {"numpy", "torch"}
+    after = dict.fromkeys(["numpy", "torch", "torch._dynamo.utils", "torch._dynamo", "scipy.linalg", "scipy",
+                           "json"])
+    assert codec.new_roots(before, after) == ["torch._dynamo", "scipy", "json"]
+
+
+def test_plan_lists_the_modules_the_notebook_imported(tmp_path):
+    nb = source_notebook()
+    nb.cells[2].source += "\nimport fractions"
+    p = trusted.build_plan(nb, str(tmp_path))
+    assert "numpy" in p["modules"] and "fractions" in p["modules"]
+    assert not any(m.startswith(("__", "conv_course._replay")) for m in p["modules"])

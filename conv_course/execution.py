@@ -1,0 +1,176 @@
+"""Run one submitted notebook in a grading kernel, and keep the next kernel warm.
+
+A grading kernel costs time before its first cell runs: the interpreter and ipykernel (about a
+second), then the assignment's imports (numpy; for the torch assignments torch, and torch._dynamo,
+which the first optimizer imports: two more seconds). A worker grades submissions one after
+another, so with ``warm=True`` it starts a *spare* kernel for the next submission as soon as it
+takes one. The spare starts, and imports the modules in `preload`, on another core while the
+current notebook runs.
+
+A spare belongs to no student until a submission's files are written into its folder: it is
+started in a fresh, empty folder of its own (the only writable folder of its sandbox), and each
+kernel runs exactly one notebook and is then shut down, so nothing passes between students. The
+preloaded imports bind no name in the student's namespace (see `conv_course._kernel`).
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+
+import nbformat
+
+__all__ = ["execute_notebook", "write_files", "close_spare"]
+
+_SPARE = {}  # this process's spare kernel: "key", "km", "folder", "tmp"
+_STARTUP_WAIT_S = 60
+
+
+def _executor_class():
+    from nbgrader.preprocessors import Execute
+
+    class CappedExecute(Execute):
+        """nbgrader's Execute, with outputs capped per cell and a stop after two timeouts in a row."""
+
+        max_output_bytes = 1 << 20
+
+        def output(self, outs, msg, display_id, cell_index):
+            used = self._used = getattr(self, "_used", {})
+            used[cell_index] = used.get(cell_index, 0) + len(str(msg.get("content", "")))
+            if used[cell_index] > self.max_output_bytes:
+                if used.get(("note", cell_index)) is None:
+                    used[("note", cell_index)] = True
+                    outs.append(nbformat.v4.new_output("stream", name="stdout", text="[output truncated]\n"))
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+        def on_cell_executed(self, **kwargs):
+            super().on_cell_executed(**kwargs)
+            self.replied = getattr(self, "replied", set()) | {kwargs["cell_index"]}
+            timed_out = kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError"
+            if timed_out and getattr(self, "_timed_out", False):
+                raise RuntimeError("kernel unresponsive: two cells in a row timed out")
+            self._timed_out = timed_out
+
+    return CappedExecute
+
+
+def _start_kernel(sandbox, preload):
+    """A started (not yet ready) kernel in a fresh empty folder: {"km", "folder", "tmp"}."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    from .sandbox import KERNEL_NAME, WORKDIR_MARKER, SandboxKernelManager
+
+    tmp = tempfile.mkdtemp(prefix="conv-course-run-")
+    open(os.path.join(tmp, WORKDIR_MARKER), "w").close()  # the launcher may hand the folder to its uid
+    folder = os.path.join(tmp, "run", "submission")
+    os.makedirs(folder)
+    if sandbox:
+        km = SandboxKernelManager(kernel_name=KERNEL_NAME)
+    else:
+        km = AsyncKernelManager(kernel_name="python3")
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", CONV_COURSE_PRELOAD=",".join(preload))
+    run_sync(km.start_kernel)(cwd=folder, env=env)
+    return {"km": km, "folder": folder, "tmp": tmp}
+
+
+def _stop(kernel):
+    from jupyter_core.utils import run_sync
+
+    try:
+        run_sync(kernel["km"].shutdown_kernel)(now=True)
+    except Exception:  # noqa: BLE001  already dead: its sandbox took every process with it
+        pass
+    shutil.rmtree(kernel["tmp"], ignore_errors=True)
+
+
+def close_spare():
+    """Shut down this process's spare kernel, if any (also run at exit)."""
+    spare = _SPARE.pop("kernel", None)
+    _SPARE.pop("key", None)
+    if spare is not None:
+        _stop(spare)
+
+
+atexit.register(close_spare)
+
+
+def _take_kernel(sandbox, preload, warm):
+    """The spare kernel if it matches and is alive, else a fresh one; starts the next spare if `warm`."""
+    from jupyter_core.utils import run_sync
+
+    key = (sandbox, tuple(preload))
+    kernel = _SPARE.pop("kernel", None) if _SPARE.get("key") == key else None
+    if kernel is not None and not run_sync(kernel["km"].is_alive)():
+        _stop(kernel)
+        kernel = None
+    if kernel is None:
+        close_spare()
+        kernel = _start_kernel(sandbox, preload)
+    if warm:
+        if not _SPARE.get("finalizer"):  # pool workers end with os._exit: atexit would not run
+            import multiprocessing.util
+
+            _SPARE["finalizer"] = multiprocessing.util.Finalize(None, close_spare, exitpriority=10)
+        _SPARE.update(key=key, kernel=_start_kernel(sandbox, preload))
+    return kernel
+
+
+def write_files(folder, files):
+    """Write {relative path: bytes} under `folder`; paths that would leave it are skipped."""
+    for rel, data in files.items():
+        path = os.path.normpath(os.path.join(folder, rel))
+        if not path.startswith(folder + os.sep):
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def _hand_over(folder, files, sandbox):
+    """Write the submission's files into a kernel's folder, owned by the folder's owner (its uid)."""
+    from .sandbox import chown_tree
+
+    if sandbox and os.geteuid() == 0:  # the launcher gives the empty folder to the sandbox uid as it starts
+        deadline = time.monotonic() + _STARTUP_WAIT_S
+        while os.stat(folder).st_uid == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    write_files(folder, files)
+    if sandbox and os.geteuid() == 0:
+        chown_tree(folder, os.stat(folder).st_uid)
+
+
+def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False):
+    """Run `nb` with the submission's `files` beside it, in a kernel of its own. Returns (nb, error).
+
+    Args:
+        nb: the sanitized notebook (a NotebookNode); executed in place.
+        files: {relative path: bytes} written into the kernel's folder before the first cell.
+        timeout: seconds per cell (a timed-out cell is interrupted; two in a row stop the run).
+        sandbox: the bubblewrap kernel (False: the instructor's own python3 kernel).
+        preload: modules the kernel imports before it is ready (sandbox only), e.g. "torch".
+        warm: start a spare kernel for this process's next call before running this one.
+    Returns:
+        (nb, error): error is None, or why the kernel stopped (every test cell it did not reach
+        gets a NotExecuted error output, so it scores 0).
+    """
+    kernel = _take_kernel(sandbox, preload, warm)
+    error = None
+    executor = _executor_class()(timeout=timeout, interrupt_on_timeout=True, allow_errors=True)
+    try:
+        _hand_over(kernel["folder"], files, sandbox)
+        executor.preprocess(nb, {"metadata": {"path": kernel["folder"]}}, km=kernel["km"])
+    except Exception as err:  # noqa: BLE001  DeadKernelError, unresponsive kernel, start failure
+        error = f"{type(err).__name__}: {str(err)[:300]}"
+    finally:
+        _stop(kernel)
+    replied = getattr(executor, "replied", set())
+    for i, cell in enumerate(nb.cells):  # a test cell with no reply and no error would get full points
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and i not in replied and meta.get("grade"):
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="NotExecuted", evalue=error or "the cell did not run",
+                traceback=[f"NotExecuted: {error or 'the cell did not run'}"]))
+    return nb, error
