@@ -79,18 +79,28 @@ def small_conv2d(x, weight, bias, stride, padding, dilation, groups):
     Takes only C-contiguous float32/float64 arrays of one dtype, x (N, C, H, W), weight (C_out, C, kh, kw),
     bias (C_out,) or None, plain int stride >= 1, padding >= 0, dilation >= 1 and groups == 1, with an
     output of at least 1x1. Anything else returns None, and the caller checks and computes as usual.
+    Windows are taken along whole padded rows: column l = i*Wp + j of the (C*kh*kw, L) operand starts
+    at xp[..., i*s, j*s], L = (H_out - 1)*Wp + W_out, so each of its rows is one strided run of xp
+    (one copy); the columns j >= W_out, which wrap around a row, are computed and dropped.
     """
     out = _small_out(x, weight, stride, padding, dilation, groups)
     if out is None or (bias is not None and not (type(bias) is np.ndarray and bias.dtype == x.dtype
                                                  and bias.shape == (weight.shape[0],))):
         return None
-    n, c_out = x.shape[0], weight.shape[0]
-    cols = _small_columns(x, weight.shape[2:], stride, padding, dilation, out)
+    (ho, wo), (n, c, _, wp), (c_out, _, kh, kw) = out, x.shape, weight.shape
+    wp += 2 * padding
+    xp = pad(x, ((padding, padding), (padding, padding))) if padding else x
+    s_n, s_c, s_h, s_w = xp.strides
+    length = (ho - 1) * wp + wo
+    cols = np.ndarray((n, c, kh, kw, length), x.dtype, xp, 0,
+                      (s_n, s_c, dilation * s_h, dilation * s_w, stride * s_w)).reshape(n, c * kh * kw, length)
     w = weight.reshape(c_out, -1)
-    y = np.dot(w, cols[0]) if n == 1 else np.matmul(w, cols)
-    if bias is not None:
-        y += bias.reshape(c_out, 1)
-    return y.reshape((n, c_out) + out)
+    y = np.dot(w, cols[0]) if n == 1 else np.matmul(w, cols)  # (C_out, L) or (N, C_out, L)
+    item = x.dtype.itemsize
+    rows = np.ndarray((n, c_out, ho, wo), x.dtype, y, 0, (c_out * length * item, length * item, wp * item, item))
+    if bias is None:
+        return np.ascontiguousarray(rows)
+    return np.add(rows, bias.reshape(c_out, 1, 1), out=np.empty((n, c_out, ho, wo), x.dtype))  # crop + bias
 
 
 def small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups):
