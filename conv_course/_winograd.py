@@ -97,12 +97,12 @@ def conv3x3(xp, weight, bias=None, m=4):
     th, tw, tiles = _tiles(xp, m)
     bt, _, at = _matrices(m, dtype)
     a = np.ascontiguousarray(at.T)
-    u = transform_weight(weight, m)
     out = np.empty((n, c_out, th * m, tw * m), dtype)
     out6 = out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s] = out[n, o, i*m + r, j*m + s]
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
 
     def work(part):
+        u = transform_weight(weight, m)  # in each part, where BLAS runs on one thread (see _threads)
         buf = _block_buffer(part, tw, t * t * c_in, dtype)
         for n0, n1, r0, r1 in part:
             mm = np.matmul(u, _input_transform(tiles, (n0, n1, r0, r1), bt, buf))  # ((t*t), C_out, p)
@@ -161,13 +161,13 @@ def backward3x3(grad_out, xp, weight, m=4):
     dy6 = grad_out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s]
     bt, g, at = _matrices(m, dtype)
     b, a = np.ascontiguousarray(bt.T), np.ascontiguousarray(at.T)
-    u_t = transform_weight(weight, m).transpose(0, 2, 1)  # (t*t, C_in, C_out)
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
     bands = any(r1 - r0 != th for _, _, r0, r1 in todo)  # blocks that share tile rows add into private copies
     padded = (n, c_in, (th + 1) * m, (tw + 1) * m)  # room for the last tiles' 2 overlapping rows, columns
     shared = None if bands else np.empty(padded, dtype)  # each block writes its whole samples
 
-    def work(part):
+    def work(part):  # every product in here, on one BLAS thread per part (see _threads)
+        u_t = transform_weight(weight, m).transpose(0, 2, 1)  # (t*t, C_in, C_out)
         grad_xp = np.zeros(padded, dtype) if bands else shared
         buf = _block_buffer(part, tw, t * t * c_in, dtype)
         dy_buf = _block_buffer(part, tw, m * m * c_out, dtype)
@@ -183,10 +183,11 @@ def backward3x3(grad_out, xp, weight, m=4):
             z = np.matmul(u_t, w).reshape(t, -1)  # [a, b, c*p]
             dz = np.matmul(b, (b @ z).reshape(t, t, -1))  # [i, j, c*p] = (B z B^T)[i, j]
             _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m, add=bands)
-        return grad_xp, acc
+        s = acc.reshape(t, t, c_out, c_in).astype(np.float64)
+        return grad_xp, np.tensordot(np.tensordot(g64, s, axes=(0, 0)), g64, axes=(1, 0))  # G^T s G: [u, o, c, v]
 
+    g64 = g.astype(np.float64)
     results = _threads.run_parts(work, todo)
     grad_xp = sum(r[0] for r in results) if bands else shared
-    s = sum(r[1] for r in results).reshape(t, t, c_out, c_in).astype(np.float64)
-    grad_w = np.tensordot(np.tensordot(g.astype(np.float64), s, axes=(0, 0)), g, axes=(1, 0))  # [u, o, c, v]
+    grad_w = sum(r[1] for r in results)
     return grad_xp, np.ascontiguousarray(grad_w.transpose(1, 2, 0, 3), dtype=dtype)
