@@ -186,3 +186,22 @@ def test_conv2d_backward_by_winograd_matches_autograd(monkeypatch, padding):
     np.testing.assert_allclose(grad_x, xt.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(grad_w, wt.grad.numpy(), atol=1e-10)
     np.testing.assert_allclose(grad_b, grad_out.sum(axis=(0, 2, 3)), atol=1e-10)
+
+
+@pytest.mark.parametrize("which", ["forward", "backward"])
+def test_kernel_transform_runs_on_one_blas_thread(monkeypatch, which):
+    """A multithreaded BLAS call before the thread parts leaves a BLAS thread spinning that takes a core."""
+    from conv_course import _threads
+
+    monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)
+    seen = []
+    real = _winograd.transform_weight
+    monkeypatch.setattr(_winograd, "transform_weight", lambda *a: seen.append(_threads.count()) or real(*a))
+    rng = np.random.default_rng(11)
+    xp, weight = rng.standard_normal((4, 3, 10, 10)), rng.standard_normal((2, 3, 3, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        if which == "forward":
+            _winograd.conv3x3(xp, weight)
+        else:
+            _winograd.backward3x3(rng.standard_normal((4, 2, 8, 8)), xp, weight)
+    assert seen and set(seen) == {1}
