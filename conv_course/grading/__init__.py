@@ -18,7 +18,7 @@ __all__ = ["forbid_references", "check_array", "call_student", "run_cases", "cas
            "format_case", "shape_diagnoses", "REFERENCE_MODULES", "CHECKER_MODULES"]
 
 # Topic modules, one per assignment family; each lists its checkers in `__all__`.
-CHECKER_MODULES = ["conv", "channels", "kernel_design", "pooling", "matmul", "backward", "training"]
+CHECKER_MODULES = ["conv", "channels", "kernel_design", "pooling", "matmul", "backward", "training", "finetuning"]
 
 
 def __getattr__(name):

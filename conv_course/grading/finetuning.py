@@ -1,0 +1,279 @@
+"""Checkers for assignment 09 (fine-tune), graded by inspecting models and optimizers.
+
+Students write ``freeze_backbone(model)``, ``make_optimizer(model, base_lr)`` (the head at 10x
+the backbone's learning rate), a ``LoRAConv2d(conv, rank, alpha)`` module (attributes ``conv``,
+``lora_A`` (rank, C_in*kh*kw), ``lora_B`` (C_out, rank) zero-initialised, scale alpha/rank) and
+``add_lora(model, rank, alpha)``. The checkers build a fresh seeded `conv_course.models.Backbone`
+and inspect requires_grad flags, optimizer param groups and outputs.
+"""
+
+import numpy as np
+
+from ._torch import seed_all, single_threaded, torch_module
+
+__all__ = ["check_freeze", "check_optimizer", "check_lora_conv", "check_add_lora"]
+
+
+def _backbone(hidden, num_classes=10):
+    from conv_course import models
+
+    seed_all(9 if hidden else 0)
+    return models.Backbone(num_classes=5 if hidden else num_classes).eval()
+
+
+def _names(names, limit=3):
+    names = list(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _call(fn, *args, **kwargs):
+    name = getattr(fn, "__name__", "your function")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` "
+                             "with your code") from None
+
+
+def _returned_model(result, model, fn_name):
+    torch = torch_module()
+    if result is None:
+        return model
+    if not isinstance(result, torch.nn.Module):
+        raise AssertionError(f"`{fn_name}` must return the model (an nn.Module); got {type(result).__name__}")
+    return result
+
+
+@single_threaded
+def check_freeze(freeze_backbone, group="freeze", hidden=False):
+    """Check ``freeze_backbone(model)``: every parameter of ``model.features`` frozen, ``model.head`` trainable.
+
+    Raises:
+        AssertionError naming the parameters in the wrong state and the likely bug.
+    """
+    if group != "freeze":
+        raise ValueError(f"check_freeze: `group` must be 'freeze'; got {group!r}")
+    model = _returned_model(_call(freeze_backbone, _backbone(hidden)), None, "freeze_backbone")
+    feats = [(f"features.{n}", p) for n, p in model.features.named_parameters()]
+    heads = [(f"head.{n}", p) for n, p in model.head.named_parameters()]
+    loose = [n for n, p in feats if p.requires_grad]
+    head_frozen = [n for n, p in heads if not p.requires_grad]
+    if len(loose) == len(feats):
+        raise AssertionError("no parameter of model.features is frozen. Likely bug: nothing frozen; set "
+                             "`p.requires_grad = False` for every parameter of model.features (torch.no_grad() "
+                             "or .detach() in a function does not freeze anything)")
+    if loose:
+        bn = all(".bn." in n or n.endswith("bias") for n in loose)
+        hint = ("BatchNorm weights/biases (or conv biases) are still trainable: freeze every parameter of "
+                "model.features, not only the conv weights") if bn else "freeze every parameter of model.features"
+        raise AssertionError(f"{len(loose)} of {len(feats)} backbone parameters still train: {_names(loose)}. "
+                             f"Likely bug: {hint}")
+    if head_frozen:
+        raise AssertionError(f"the head is frozen too ({_names(head_frozen)}). Likely bug: the head was frozen "
+                             "with the backbone; only model.features is frozen, the new head must train")
+
+
+def _all_equal(rates, value):
+    """True if the set of learning rates `rates` is exactly one number close to `value`."""
+    return len(rates) == 1 and None not in rates and bool(np.isclose(next(iter(rates)), value, rtol=1e-9))
+
+
+@single_threaded
+def check_optimizer(make_optimizer, group="lrs", hidden=False):
+    """Check ``make_optimizer(model, base_lr)``: the backbone at base_lr, the head at 10 * base_lr.
+
+    Args:
+        group: "coverage" (every parameter in exactly one param group) or "lrs" (the rates).
+    Raises:
+        AssertionError naming the parameters or rates that are wrong and the likely bug.
+    """
+    torch = torch_module()
+    if group not in ("coverage", "lrs"):
+        raise ValueError(f"check_optimizer: `group` must be 'coverage' or 'lrs'; got {group!r}")
+    model, base_lr = _backbone(hidden), (3e-4 if hidden else 1e-3)
+    opt = _call(make_optimizer, model, base_lr)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise AssertionError(f"`make_optimizer` must return a torch.optim optimizer; got {type(opt).__name__}")
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    named = list(model.named_parameters())
+    if group == "coverage":
+        missing = [n for n, p in named if id(p) not in lr_of]
+        if missing:
+            part = "the head" if all(n.startswith("head.") for n in missing) else "some parameters"
+            raise AssertionError(f"{len(missing)} parameters are in no param group: {_names(missing)}. "
+                                 f"Likely bug: {part} left out of the optimizer, so they never change")
+        return
+    head = {lr_of.get(id(p)) for n, p in named if n.startswith("head.")}
+    body = {lr_of.get(id(p)) for n, p in named if not n.startswith("head.")}
+    want_head, want_body = 10 * base_lr, base_lr
+    if _all_equal(head, want_head) and _all_equal(body, want_body):
+        return
+    got = (f"backbone lr {_names(sorted(map(str, body)))}, head lr {_names(sorted(map(str, head)))} "
+           f"(base_lr={base_lr:g})")
+    if _all_equal(head, want_body) and _all_equal(body, want_head):
+        bug = "the rates are swapped: the head gets 10 * base_lr, the backbone base_lr"
+    elif _all_equal(head, base_lr):
+        bug = "the head learns at the backbone's rate; discriminative fine-tuning gives the new head 10 * base_lr"
+    elif _all_equal(head, base_lr / 10):
+        bug = "the head's rate is base_lr / 10: multiply by 10, do not divide"
+    elif None in head or None in body:
+        bug = "some parameters are in no param group"
+    else:
+        bug = "the backbone must use base_lr and the head 10 * base_lr"
+    raise AssertionError(f"wrong learning rates: expected backbone {want_body:g}, head {want_head:g}; got {got}. "
+                         f"Likely bug: {bug}")
+
+
+def _lora_conv(hidden):
+    torch = torch_module()
+    seed_all(19 if hidden else 10)
+    if hidden:
+        return torch.nn.Conv2d(2, 5, (3, 2), stride=2, padding=1, dilation=1, bias=True)
+    return torch.nn.Conv2d(3, 4, 3, stride=1, padding=1, bias=True)
+
+
+def _lora_parts(lora, conv, rank):
+    """Check the attribute contract; returns (A, B)."""
+    torch = torch_module()
+    c_out, c_in, kh, kw = conv.weight.shape
+    want = {"lora_A": (rank, c_in * kh * kw), "lora_B": (c_out, rank)}
+    for name, shape in want.items():
+        p = getattr(lora, name, None)
+        if not isinstance(p, torch.nn.Parameter):
+            raise AssertionError(f"`LoRAConv2d` needs an nn.Parameter `{name}` of shape {shape}; got "
+                                 f"{type(p).__name__ if p is not None else 'no such attribute'}")
+        if tuple(p.shape) != shape:
+            raise AssertionError(f"`LoRAConv2d.{name}` must have shape {shape} for conv weight "
+                                 f"{tuple(conv.weight.shape)} and rank={rank}; got {tuple(p.shape)}")
+    if getattr(lora, "conv", None) is not conv:
+        raise AssertionError("`LoRAConv2d` must keep the wrapped conv as `self.conv` (the same module)")
+    return lora.lora_A, lora.lora_B
+
+
+def _lora_forward(lora, conv, x, want_shape):
+    """``lora(x)``; a shape error or a wrong output shape is named as ignored conv geometry."""
+    hint = "Likely bug: the low-rank path ignores the wrapped conv's stride/padding/dilation"
+    try:
+        got = lora(x)
+    except RuntimeError as err:
+        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: "
+                             f"{err}. {hint}") from None
+    if not isinstance(got, torch_module().Tensor) or tuple(got.shape) != tuple(want_shape):
+        shape = tuple(got.shape) if isinstance(got, torch_module().Tensor) else type(got).__name__
+        raise AssertionError(f"output shape {shape}, expected {tuple(want_shape)} for conv stride={conv.stride}, "
+                             f"padding={conv.padding}. {hint}")
+    return got
+
+
+@single_threaded
+def check_lora_conv(LoRAConv2d, group="init", hidden=False):
+    """Check a student's ``LoRAConv2d(conv, rank=4, alpha=4)``.
+
+    Args:
+        group: "init" (shapes, only lora_A/lora_B trainable, starts equal to the frozen conv) or
+            "forward" (output = conv with weight W + alpha/rank * (B @ A).reshape(W.shape), keeping
+            the conv's stride, padding, dilation and bias; gradients reach A and B only).
+    Raises:
+        AssertionError naming the problem and the likely bug.
+    """
+    torch = torch_module()
+    F = torch.nn.functional
+    if group not in ("init", "forward"):
+        raise ValueError(f"check_lora_conv: `group` must be 'init' or 'forward'; got {group!r}")
+    conv, rank, alpha = _lora_conv(hidden), 2, 6.0
+    lora = _call(LoRAConv2d, conv, rank=rank, alpha=alpha)
+    A, B = _lora_parts(lora, conv, rank)
+    x = torch.randn(2, conv.in_channels, 7, 6, generator=torch.Generator().manual_seed(5 if hidden else 4))
+    if group == "init":
+        trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+        if trainable != {"lora_A", "lora_B"}:
+            extra = sorted(trainable - {"lora_A", "lora_B"})
+            bug = (f"the wrapped conv is not frozen ({_names(extra)} train)" if extra
+                   else "lora_A and lora_B must be trainable")
+            raise AssertionError(f"trainable parameters are {sorted(trainable)}; expected ['lora_A', 'lora_B']. "
+                                 f"Likely bug: {bug}")
+        with torch.no_grad():
+            want = conv(x)
+            got = _lora_forward(lora, conv, x, want.shape)
+        if not torch.allclose(got, want, atol=1e-5):
+            bug = ("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged"
+                   if bool(B.detach().abs().sum() > 0)
+                   else "the output must equal the frozen conv's output at the start")
+            raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) by up to "
+                                 f"{(got - want).abs().max().item():.3g}. Likely bug: {bug}")
+        if bool(A.detach().abs().sum() == 0):
+            raise AssertionError("lora_A and lora_B are both zero, so neither ever gets a gradient. Likely bug: "
+                                 "initialise lora_A randomly (e.g. small normal values) and only lora_B at zero")
+        return
+    gen = torch.Generator().manual_seed(7 if hidden else 6)
+    with torch.no_grad():
+        A.copy_(torch.randn(A.shape, generator=gen))
+        B.copy_(torch.randn(B.shape, generator=gen))
+        delta = (B @ A).reshape(conv.weight.shape)
+        geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
+        want = F.conv2d(x, conv.weight + alpha / rank * delta, conv.bias, **geometry)
+        unscaled = F.conv2d(x, conv.weight + delta, conv.bias, **geometry)
+    got = _lora_forward(lora, conv, x, want.shape)
+    if not torch.allclose(got.detach(), want, atol=1e-4):
+        bug = ("the update is not scaled by alpha / rank" if torch.allclose(got.detach(), unscaled, atol=1e-4)
+               else "the output must be conv2d with weight W + (alpha / rank) * (lora_B @ lora_A).reshape(W.shape)")
+        diff = (got.detach() - want).abs().max().item()
+        raise AssertionError(f"with random lora_A, lora_B the output differs from the expected by up to {diff:.3g} "
+                             f"(rank={rank}, alpha={alpha:g}). Likely bug: {bug}")
+    got.sum().backward()
+    if A.grad is None or B.grad is None or conv.weight.grad is not None:
+        raise AssertionError("after backward, lora_A.grad and lora_B.grad must be set and conv.weight.grad None. "
+                             "Likely bug: the adapters are detached from the output, or the conv is not frozen")
+
+
+@single_threaded
+def check_add_lora(add_lora, group="wrap", hidden=False):
+    """Check ``add_lora(model, rank=4, alpha=4)`` on a fresh Backbone.
+
+    Args:
+        group: "wrap" (every nn.Conv2d wrapped, the output unchanged at the start) or
+            "trainable" (only the adapters' lora_A/lora_B and the head train).
+    Raises:
+        AssertionError naming the modules or parameters in the wrong state and the likely bug.
+    """
+    torch = torch_module()
+    if group not in ("wrap", "trainable"):
+        raise ValueError(f"check_add_lora: `group` must be 'wrap' or 'trainable'; got {group!r}")
+    model = _backbone(hidden)
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        before = model(x)
+    model = _returned_model(_call(add_lora, model, rank=4, alpha=4), model, "add_lora").eval()
+    wrappers = {n: m for n, m in model.named_modules() if hasattr(m, "lora_A") and hasattr(m, "lora_B")}
+    inner = {id(getattr(m, "conv", None)) for m in wrappers.values()}
+    bare = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and id(m) not in inner]
+    if group == "wrap":
+        if bare or len(wrappers) != len(convs):
+            raise AssertionError(f"{len(wrappers)} of the {len(convs)} convs are wrapped; still plain nn.Conv2d: "
+                                 f"{_names(bare) or 'none'}. Likely bug: only direct children were replaced; "
+                                 "recurse into submodules (named_children) or walk named_modules()")
+        try:
+            with torch.no_grad():
+                after = model(x)
+        except RuntimeError as err:
+            raise AssertionError(f"after add_lora the model fails on a (2, 1, 28, 28) batch: {err}. Likely bug: "
+                                 "LoRAConv2d must keep the wrapped conv's stride/padding/dilation") from None
+        if not torch.allclose(before, after, atol=1e-5):
+            raise AssertionError("after add_lora the model's output changed. Likely bug: the wrapped model must "
+                                 "start equal to the original (lora_B zero, the conv's weights kept)")
+        return
+    allowed = {f"{w}.{p}" if w else p for w in wrappers for p in ("lora_A", "lora_B")}
+    allowed |= {n for n, _ in model.named_parameters() if n.startswith("head.")}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if trainable != allowed:
+        extra, missing = sorted(trainable - allowed), sorted(allowed - trainable)
+        if missing and all(n.startswith("head.") for n in missing):
+            bug = "the head is frozen: the new head trains together with the adapters"
+        elif extra:
+            bug = "freeze every original parameter (convs, BatchNorm); only lora_A, lora_B and the head train"
+        else:
+            bug = "every adapter's lora_A and lora_B must train"
+        raise AssertionError(f"wrong trainable parameters: extra {_names(extra) or 'none'}; frozen but should train "
+                             f"{_names(missing) or 'none'}. Likely bug: {bug}")
