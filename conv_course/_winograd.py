@@ -11,6 +11,8 @@ Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CV
 Shapes: xp (N, C_in, Hp, Wp) already padded, weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
 """
 
+import threading
+
 import numpy as np
 
 from . import _conv_fast, _threads
@@ -34,6 +36,7 @@ MIN_CHANNELS = 16
 MIN_MACS = 1 << 28
 # Gathered tiles per block: the block's transformed tiles ((m + 2)^2 * C * tiles floats) stay near cache.
 _BLOCK_BYTES = 1 << 20
+_SCRATCH = threading.local()  # per-thread work buffers, see _scratch
 
 
 def _matrices(m, dtype):
@@ -70,19 +73,36 @@ def _tiles(xp, m):
     return th, tw, np.ndarray((n, c, th, tw, t, t), xp.dtype, xp, 0, (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
 
 
-def _input_transform(tiles, block, bt, buf):
-    """((m + 2)^2, C, p) B^T d B of the block's p tiles, gathered into `buf` as [a, b, c, tile] first."""
+def _input_transform(tiles, block, bt, scratch):
+    """((m + 2)^2, C, p) B^T d B of the block's p tiles, gathered as [a, b, c, tile] first (in scratch "d").
+
+    B^T from the left over a (into scratch "r"), then over b (back into "d").
+    """
     n0, n1, r0, r1 = block
     t, c = bt.shape[0], tiles.shape[1]
-    d = buf[:t * t * c * (n1 - n0) * (r1 - r0) * tiles.shape[3]].reshape(t, t, c, n1 - n0, r1 - r0, -1)
+    cp = c * (n1 - n0) * (r1 - r0) * tiles.shape[3]
+    d = scratch("d", (t, t, c, n1 - n0, r1 - r0, tiles.shape[3]))
     np.copyto(d, tiles[n0:n1, :, r0:r1].transpose(4, 5, 1, 0, 2, 3))
-    v = np.matmul(bt, (bt @ d.reshape(t, -1)).reshape(t, t, -1))  # [a, b, c*p]: B^T over a, then over b
-    return v.reshape(t * t, c, -1)
+    r = np.matmul(bt, d.reshape(t, -1), out=scratch("r", (t, t * cp)))
+    return np.matmul(bt, r.reshape(t, t, cp), out=scratch("d", (t, t, cp))).reshape(t * t, c, -1)
 
 
-def _block_buffer(part, tw, rows_of_floats, dtype):
-    """A flat buffer for the largest block of `part`: `rows_of_floats` floats per tile."""
-    return np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * tw * rows_of_floats, dtype)
+def _scratch(dtype):
+    """scratch(name, shape) -> a `shape` view of this thread's buffer `name`, grown on demand and kept.
+
+    Blocks and calls reuse these buffers: fresh large temporaries in every block (or call) cost page
+    faults, as the allocator maps and unmaps them, and took most of the time of mid-sized convolutions.
+    A view lives until the next request of the same name in the same thread.
+    """
+    store = _SCRATCH.__dict__.setdefault("buffers", {})
+
+    def view(name, shape):
+        size = int(np.prod(shape))
+        buf = store.get((name, dtype.str))
+        if buf is None or buf.size < size:
+            buf = store[(name, dtype.str)] = np.empty(size, dtype)
+        return buf[:size].reshape(shape)
+    return view
 
 
 def conv3x3(xp, weight, bias=None, m=4):
@@ -103,11 +123,14 @@ def conv3x3(xp, weight, bias=None, m=4):
 
     def work(part):
         u = transform_weight(weight, m)  # in each part, where BLAS runs on one thread (see _threads)
-        buf = _block_buffer(part, tw, t * t * c_in, dtype)
+        scratch = _scratch(dtype)
         for n0, n1, r0, r1 in part:
-            mm = np.matmul(u, _input_transform(tiles, (n0, n1, r0, r1), bt, buf))  # ((t*t), C_out, p)
-            z = (at @ mm.reshape(t, -1)).reshape(m, t, -1)  # [r, b, o*p]
-            y = np.matmul(z.transpose(0, 2, 1), a).reshape(m, c_out, n1 - n0, r1 - r0, tw, m)  # [r, o, n, i, j, s]
+            v = _input_transform(tiles, (n0, n1, r0, r1), bt, scratch)
+            op = c_out * v.shape[2]
+            mm = np.matmul(u, v, out=scratch("mm", (t * t, c_out, v.shape[2])))
+            z = np.matmul(at, mm.reshape(t, -1), out=scratch("z", (m, t * op))).reshape(m, t, op)  # [r, b, o*p]
+            y = np.matmul(z.transpose(0, 2, 1), a, out=scratch("y", (m, op, m)))  # [r, o*p, s]
+            y = y.reshape(m, c_out, n1 - n0, r1 - r0, tw, m)  # [r, o, n, i, j, s]
             if bias is not None:
                 y += bias[:, None, None, None, None]
             np.copyto(out6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5), y)
@@ -118,17 +141,19 @@ def conv3x3(xp, weight, bias=None, m=4):
     return out
 
 
-def _overlap_add(grad_xp, dz, block, m, add=True):
+def _overlap_add(grad_xp, dz, block, m, q_buf, add=True):
     """Add the block's input-tile gradients dz [a, b, c, n, i, j] into grad_xp (N, C, (th+1)*m, (tw+1)*m).
 
     Tile (i, j) covers rows i*m + a and columns j*m + b, a, b < m + 2: neighbours overlap by 2. The
     tiles are first summed by phase (row i*m + a is phase a of row block i), with the tile index
     innermost, then added to the image in one strided addition; or, with add=False, written over
-    the block's whole region (blocks of whole samples share no rows).
+    the block's whole region (blocks of whole samples share no rows). `q_buf` is a flat scratch buffer.
     """
     n0, n1, r0, r1 = block
     t, _, c, nb, rows, tw = dz.shape
-    q = np.zeros((m, m, c, nb, rows + 1, tw + 1), dz.dtype)  # [a, b, c, n, i, j]: row i*m + a, column j*m + b
+    q = q_buf[:m * m * c * nb * (rows + 1) * (tw + 1)].reshape(m, m, c, nb, rows + 1, tw + 1)  # [a, b, c, n, i, j]:
+    q[..., rows, :] = 0  # row i*m + a, column j*m + b; the last tile row and column start at zero
+    q[..., :rows, tw] = 0
     q[..., :rows, :tw] = dz[:m, :m]
     q[:, :t - m, ..., :rows, 1:] += dz[:m, m:]
     q[:t - m, :, ..., 1:, :tw] += dz[m:, :m]
@@ -169,20 +194,25 @@ def backward3x3(grad_out, xp, weight, m=4):
     def work(part):  # every product in here, on one BLAS thread per part (see _threads)
         u_t = transform_weight(weight, m).transpose(0, 2, 1)  # (t*t, C_in, C_out)
         grad_xp = np.zeros(padded, dtype) if bands else shared
-        buf = _block_buffer(part, tw, t * t * c_in, dtype)
-        dy_buf = _block_buffer(part, tw, m * m * c_out, dtype)
-        acc = np.zeros((t * t, c_out, c_in), dtype)
+        scratch = _scratch(dtype)
+        q_buf = scratch("q", (max(m * m * c_in * (b[1] - b[0]) * (b[3] - b[2] + 1) * (tw + 1) for b in part),))
+        acc, prod = scratch("acc", (t * t, c_out, c_in)), scratch("prod", (t * t, c_out, c_in))
+        acc[...] = 0
         for n0, n1, r0, r1 in part:
-            v = _input_transform(tiles, (n0, n1, r0, r1), bt, buf)  # (t*t, C_in, p)
+            v = _input_transform(tiles, (n0, n1, r0, r1), bt, scratch)  # (t*t, C_in, p)
+            p = v.shape[2]
             # Gathered as [r, o, tile, s], in runs of whole rows; A from the left over s (on the transposed
             # view), giving [r, b, o*p], then over r: (A dY A^T)[a, b].
-            dy = dy_buf[:m * m * c_out * v.shape[2]].reshape(m, c_out, -1, m)
+            dy = scratch("dy", (m, c_out, p, m))
             np.copyto(dy.reshape(m, c_out, n1 - n0, r1 - r0, tw, m), dy6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5))
-            w = (a @ np.matmul(a, dy.reshape(m, -1, m).transpose(0, 2, 1)).reshape(m, -1)).reshape(t * t, c_out, -1)
-            acc += np.matmul(w, v.transpose(0, 2, 1))
-            z = np.matmul(u_t, w).reshape(t, -1)  # [a, b, c*p]
-            dz = np.matmul(b, (b @ z).reshape(t, t, -1))  # [i, j, c*p] = (B z B^T)[i, j]
-            _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m, add=bands)
+            w1 = np.matmul(a, dy.reshape(m, -1, m).transpose(0, 2, 1), out=scratch("w1", (m, t, c_out * p)))
+            w = np.matmul(a, w1.reshape(m, -1), out=scratch("w", (t, t * c_out * p))).reshape(t * t, c_out, p)
+            acc += np.matmul(w, v.transpose(0, 2, 1), out=prod)
+            z = np.matmul(u_t, w, out=scratch("z", (t * t, c_in, p))).reshape(t, -1)  # [a, b, c*p]
+            r = np.matmul(b, z, out=scratch("r", (t, t * c_in * p)))
+            dz = np.matmul(b, r.reshape(t, t, -1), out=scratch("d", (t, t, c_in * p)))  # (B z B^T)[i, j]
+            _overlap_add(grad_xp, dz.reshape(t, t, c_in, n1 - n0, r1 - r0, tw), (n0, n1, r0, r1), m, q_buf,
+                         add=bands)
         s = acc.reshape(t, t, c_out, c_in).astype(np.float64)
         return grad_xp, np.tensordot(np.tensordot(g64, s, axes=(0, 0)), g64, axes=(1, 0))  # G^T s G: [u, o, c, v]
 
