@@ -31,9 +31,10 @@ MATRICES = {
         [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
 }
 # ops takes this path when C_in and C_out are both at least MIN_CHANNELS and the direct sum needs at
-# least MIN_MACS multiply-adds: below (e.g. 8x32x32x32 -> 32), transforms and per-call costs eat the gain.
-MIN_CHANNELS = 16
-MIN_MACS = 1 << 28
+# least MIN_MACS multiply-adds: below (e.g. 8x16x32x32 -> 16, forward), the transforms cost more than
+# the products they save.
+MIN_CHANNELS = 32
+MIN_MACS = 1 << 24
 # Gathered tiles per block: the block's transformed tiles ((m + 2)^2 * C * tiles floats) stay near cache.
 _BLOCK_BYTES = 1 << 20
 _SCRATCH = threading.local()  # per-thread work buffers, see _scratch

@@ -135,7 +135,7 @@ def conv2d_calls_winograd(monkeypatch, x, weight, **kw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_takes_winograd_for_3x3_stride_1_with_enough_channels(monkeypatch, dtype):
     rng = np.random.default_rng(3)
-    x, weight = rng.random((2, 16, 12, 12)).astype(dtype), rng.standard_normal((16, 16, 3, 3)).astype(dtype)
+    x, weight = rng.random((2, 32, 12, 12)).astype(dtype), rng.standard_normal((32, 32, 3, 3)).astype(dtype)
     got, used = conv2d_calls_winograd(monkeypatch, x, weight, padding=1)
     assert used
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), padding=1).numpy()
@@ -144,25 +144,25 @@ def test_conv2d_takes_winograd_for_3x3_stride_1_with_enough_channels(monkeypatch
 
 @pytest.mark.parametrize("kw", [dict(stride=2), dict(dilation=2), dict(groups=2)])
 def test_conv2d_keeps_the_gemm_for_other_geometries(monkeypatch, kw):
-    x, weight = np.ones((1, 16, 12, 12)), np.ones((16, 16 // kw.get("groups", 1), 3, 3))
+    x, weight = np.ones((1, 32, 12, 12)), np.ones((32, 32 // kw.get("groups", 1), 3, 3))
     assert not conv2d_calls_winograd(monkeypatch, x, weight, **kw)[1]
 
 
 def test_conv2d_of_integers_stays_exact(monkeypatch):
     """Winograd divides (G has 1/6, 1/24): integers keep the exact GEMM, even where floats would round."""
     rng = np.random.default_rng(4)
-    x = rng.integers(-2**20, 2**20, (1, 16, 6, 6))
-    weight = rng.integers(-2**20, 2**20, (16, 16, 3, 3))
+    x = rng.integers(-2**20, 2**20, (1, 32, 6, 6))
+    weight = rng.integers(-2**20, 2**20, (32, 32, 3, 3))
     got, used = conv2d_calls_winograd(monkeypatch, x, weight)
     assert not used and got.dtype == np.int64
     want = sum(x[:, None, c, u:u + 4, v:v + 4] * weight[None, :, c, u, v, None, None]
-               for c in range(16) for u in range(3) for v in range(3))
+               for c in range(32) for u in range(3) for v in range(3))
     np.testing.assert_array_equal(got, want)
 
 
 def test_conv2d_keeps_the_gemm_for_small_problems(monkeypatch):
     """Below MIN_MACS multiply-adds the transforms cost more than the products they save."""
-    x, weight = np.ones((1, 16, 12, 12)), np.ones((16, 16, 3, 3))
+    x, weight = np.ones((1, 32, 12, 12)), np.ones((32, 32, 3, 3))
     calls = []
     monkeypatch.setattr(_winograd, "conv3x3", lambda *a, **k: calls.append(1))
     ops.conv2d(x, weight)
@@ -176,7 +176,7 @@ def test_conv2d_backward_by_winograd_matches_autograd(monkeypatch, padding):
     real = _winograd.backward3x3
     monkeypatch.setattr(_winograd, "backward3x3", lambda *a, **k: used.append(1) or real(*a, **k))
     rng = np.random.default_rng(9)
-    x, weight = rng.random((2, 16, 11, 10)), rng.standard_normal((16, 16, 3, 3)) / 12
+    x, weight = rng.random((2, 32, 11, 10)), rng.standard_normal((32, 32, 3, 3)) / 17
     xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(weight).requires_grad_()
     y = F.conv2d(xt, wt, padding=padding)
     grad_out = rng.standard_normal(tuple(y.shape))
