@@ -5,6 +5,7 @@
 #   autograded/, feedback/, gradebook.db   written by `make autograde` / `make feedback`
 # The book's Instructor guide appendix walks through the workflow.
 import os
+import tempfile
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
@@ -46,4 +47,4 @@ c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestTrac
 if os.environ.get("CONV_COURSE_NO_SANDBOX") != "1":
     c.Execute.kernel_name = "conv-course-sandbox"
     c.KernelManager.transport = "ipc"
-    c.KernelManager.ip = "/tmp/conv-course-sandbox/ipc/kernel"
+    c.KernelManager.ip = os.path.join(tempfile.gettempdir(), f"conv-course-sandbox-{os.getuid()}", "ipc", "kernel")

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -28,12 +29,11 @@ from dataclasses import dataclass
 
 __all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
            "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager",
-           "WORKDIR_MARKER", "chown_tree",
+           "WORKDIR_MARKER", "chown_tree", "socket_root",
            "add_sandbox_arguments", "run_sandbox"]
 
 KERNEL_NAME = "conv-course-sandbox"
 WORKDIR_MARKER = ".conv-course-sandbox-workdir"   # folders the launcher may hand to the sandbox uid
-SOCKET_ROOT = os.path.join(tempfile.gettempdir(), "conv-course-sandbox")
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -216,6 +216,7 @@ def install(prefix=None, limits=None):
     from jupyter_client.kernelspec import KernelSpecManager
 
     with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)  # copied with its mode: other users (graders) must be able to read it
         with open(os.path.join(tmp, "kernel.json"), "w") as f:
             json.dump(kernelspec(limits), f, indent=1)
         return KernelSpecManager().install_kernel_spec(tmp, KERNEL_NAME, prefix=prefix or sys.prefix)
@@ -275,6 +276,17 @@ def preflight():
         install()
 
 
+def socket_root():
+    """This user's folder for kernel sockets, ``<tmp>/conv-course-sandbox-<uid>`` (one per user:
+    graders who share a machine must not share it). Raises SandboxUnavailable if someone else made it."""
+    path = os.path.join(tempfile.gettempdir(), f"conv-course-sandbox-{os.getuid()}")
+    os.makedirs(path, mode=0o711, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise SandboxUnavailable(f"{path} must be a folder that you own and only you can write; remove it")
+    return path
+
+
 def _limits_from_env():
     raw = os.environ.get("CONV_COURSE_SANDBOX_LIMITS")
     return Limits(**json.loads(raw)) if raw else Limits()
@@ -296,7 +308,7 @@ def launch(connection_file, extra_args=()):
     if not os.path.isabs(info["ip"]) or cwd == sock_dir or cwd.startswith(sock_dir.rstrip("/") + "/"):
         sys.exit("conv-course sandbox: the ipc socket path must be absolute and outside the notebook's "
                  f"folder (got ip={info['ip']!r}, cwd={cwd!r}); use conv_course.sandbox.SandboxKernelManager "
-                 "or set c.KernelManager.ip = '/tmp/conv-course-sandbox/ipc/kernel'")
+                 f"or set c.KernelManager.ip = '{os.path.join(socket_root(), 'ipc', 'kernel')}'")
     os.makedirs(sock_dir, mode=0o700, exist_ok=True)
     private = tempfile.mkdtemp(prefix=".private-", dir=sock_dir)
     ports = [info[k] for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
@@ -338,8 +350,7 @@ def _kernel_manager_class():
 
         @default("ip")
         def _ip_default(self):
-            os.makedirs(SOCKET_ROOT, mode=0o711, exist_ok=True)
-            self._socket_folder = tempfile.mkdtemp(prefix="c-", dir=SOCKET_ROOT)
+            self._socket_folder = tempfile.mkdtemp(prefix="c-", dir=socket_root())
             return os.path.join(self._socket_folder, "kernel")
 
         async def _async_cleanup_resources(self, restart=False):

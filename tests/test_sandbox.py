@@ -32,6 +32,7 @@ def test_install_writes_the_kernelspec_under_prefix(tmp_path):
     with open(os.path.join(folder, "kernel.json")) as f:
         assert json.load(f)["interrupt_mode"] == "message"
     assert folder.startswith(str(tmp_path)) and folder.endswith(sandbox.KERNEL_NAME)
+    assert os.stat(folder).st_mode & 0o555 == 0o555  # graders who are not the installer can use it
 
 
 def test_outside_files_are_invisible_and_only_workdir_is_writable(tmp_path):
@@ -154,3 +155,12 @@ def test_plain_nbgrader_config_lines_run_the_sandboxed_kernel(tmp_path):
     work.mkdir()
     Execute(config=c).preprocess(nb, {"metadata": {"path": str(work)}})
     assert nb.cells[0].outputs[0]["text"] == "False True\n"
+
+
+def test_socket_root_is_per_user_and_refuses_a_folder_others_can_write(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox.tempfile, "gettempdir", lambda: str(tmp_path))
+    path = sandbox.socket_root()
+    assert path == str(tmp_path / f"conv-course-sandbox-{os.getuid()}") and os.stat(path).st_mode & 0o777 == 0o711
+    os.chmod(path, 0o777)  # e.g. planted by another user to catch the kernels' sockets
+    with pytest.raises(sandbox.SandboxUnavailable, match="only you can write"):
+        sandbox.socket_root()
