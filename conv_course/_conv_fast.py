@@ -202,11 +202,11 @@ def gemm_forward(xp, weight, geom, bias=None):
     wins, w = _phase_windows(xp, weight, geom)
     if has_bias:
         w = np.concatenate([w, bias.reshape(g, og, 1).astype(dtype, copy=False)], axis=2)
-    win = windows(xp, (kh, kw), geom.stride, geom.dilation, geom.out)
     todo = blocks(n, ho, g * (k + has_bias) * wo * dtype.itemsize)
 
     def work(part):
-        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * (k + has_bias) * wo, dtype=dtype)
+        most = max((b[1] - b[0]) * (b[3] - b[2]) for b in part)
+        buf = _threads.scratch(dtype)("columns", (most * g * (k + has_bias) * wo,))
         for n0, n1, r0, r1 in part:
             cols = _columns(wins, (n0, n1, r0, r1), g, buf, ones=has_bias)  # (nb, g, K (+ 1), rows*W_out)
             target = np.reshape(out[n0:n1, :, r0:r1], (n1 - n0, g, og, -1), copy=False)  # a view, never a copy
@@ -238,7 +238,8 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
     def work(part):
         grad_xp = np.zeros(padded_shape, dtype=dtype) if bands else shared
         grad_w = None if xp is None else np.zeros((g, og, k), dtype=dtype)
-        buf = np.empty(max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * k * wo, dtype=dtype)
+        scratch = _threads.scratch(dtype)
+        buf = scratch("columns", (max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * k * wo,))
         for n0, n1, r0, r1 in part:
             cols = None if xp is None else _columns([win], (n0, n1, r0, r1), g, buf)
             rows = r1 - r0
@@ -246,8 +247,8 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
                 for gi in range(g):
                     go = grad_out[n0 + i, gi * og:(gi + 1) * og, r0:r1].reshape(og, -1)
                     if cols is not None:
-                        grad_w[gi] += go @ cols[i, gi].T
-                    dcols = (w_t[gi] @ go).reshape(c_g, kh, kw, rows, wo)
+                        grad_w[gi] += np.matmul(go, cols[i, gi].T, out=scratch("grad_w", (og, k)))
+                    dcols = np.matmul(w_t[gi], go, out=scratch("dcols", (k, rows * wo))).reshape(c_g, kh, kw, rows, wo)
                     target = grad_xp[n0 + i, gi * c_g:(gi + 1) * c_g]
                     for u in range(kh):
                         top = u * dh + r0 * sh

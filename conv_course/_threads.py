@@ -12,10 +12,13 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["count", "run_parts", "split"]
+import numpy as np
+
+__all__ = ["count", "run_parts", "split", "scratch"]
 
 _STATE = {"blas": None, "pool": None, "size": 0, "pid": None}
 _LOCK = threading.Lock()
+_SCRATCH = threading.local()  # per-thread work buffers, see scratch
 
 
 def _blas():
@@ -73,3 +76,22 @@ def run_parts(fn, items):
                 lib.set_num_threads(n)
     finally:
         _LOCK.release()
+
+
+def scratch(dtype):
+    """scratch(name, shape) -> a `shape` view of this thread's buffer `name`, grown on demand and kept.
+
+    Blocks and calls reuse these buffers: fresh large temporaries in every block (or call) cost page
+    faults, as the allocator maps and unmaps them, and took most of the time of mid-sized convolutions.
+    A view lives until the next request of the same name in the same thread; never return one.
+    """
+    dtype = np.dtype(dtype)
+    store = _SCRATCH.__dict__.setdefault("buffers", {})
+
+    def view(name, shape):
+        size = int(np.prod(shape))
+        buf = store.get((name, dtype.str))
+        if buf is None or buf.size < size:
+            buf = store[(name, dtype.str)] = np.empty(size, dtype)
+        return buf[:size].reshape(shape)
+    return view

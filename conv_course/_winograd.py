@@ -11,8 +11,6 @@ Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CV
 Shapes: xp (N, C_in, Hp, Wp) already padded, weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
 """
 
-import threading
-
 import numpy as np
 
 from . import _conv_fast, _threads
@@ -37,7 +35,6 @@ MIN_CHANNELS = 32
 MIN_MACS = 1 << 24
 # Gathered tiles per block: the block's transformed tiles ((m + 2)^2 * C * tiles floats) stay near cache.
 _BLOCK_BYTES = 1 << 20
-_SCRATCH = threading.local()  # per-thread work buffers, see _scratch
 
 
 def _matrices(m, dtype):
@@ -88,24 +85,6 @@ def _input_transform(tiles, block, bt, scratch):
     return np.matmul(bt, r.reshape(t, t, cp), out=scratch("d", (t, t, cp))).reshape(t * t, c, -1)
 
 
-def _scratch(dtype):
-    """scratch(name, shape) -> a `shape` view of this thread's buffer `name`, grown on demand and kept.
-
-    Blocks and calls reuse these buffers: fresh large temporaries in every block (or call) cost page
-    faults, as the allocator maps and unmaps them, and took most of the time of mid-sized convolutions.
-    A view lives until the next request of the same name in the same thread.
-    """
-    store = _SCRATCH.__dict__.setdefault("buffers", {})
-
-    def view(name, shape):
-        size = int(np.prod(shape))
-        buf = store.get((name, dtype.str))
-        if buf is None or buf.size < size:
-            buf = store[(name, dtype.str)] = np.empty(size, dtype)
-        return buf[:size].reshape(shape)
-    return view
-
-
 def conv3x3(xp, weight, bias=None, m=4):
     """(N, C_out, Hp - 2, Wp - 2): the valid 3x3 cross-correlation of padded `xp` (N, C_in, Hp, Wp), + bias (C_out,).
 
@@ -124,7 +103,7 @@ def conv3x3(xp, weight, bias=None, m=4):
 
     def work(part):
         u = transform_weight(weight, m)  # in each part, where BLAS runs on one thread (see _threads)
-        scratch = _scratch(dtype)
+        scratch = _threads.scratch(dtype)
         for n0, n1, r0, r1 in part:
             v = _input_transform(tiles, (n0, n1, r0, r1), bt, scratch)
             op = c_out * v.shape[2]
@@ -195,7 +174,7 @@ def backward3x3(grad_out, xp, weight, m=4):
     def work(part):  # every product in here, on one BLAS thread per part (see _threads)
         u_t = transform_weight(weight, m).transpose(0, 2, 1)  # (t*t, C_in, C_out)
         grad_xp = np.zeros(padded, dtype) if bands else shared
-        scratch = _scratch(dtype)
+        scratch = _threads.scratch(dtype)
         q_buf = scratch("q", (max(m * m * c_in * (b[1] - b[0]) * (b[3] - b[2] + 1) * (tw + 1) for b in part),))
         acc, prod = scratch("acc", (t * t, c_out, c_in)), scratch("prod", (t * t, c_out, c_in))
         acc[...] = 0

@@ -85,3 +85,18 @@ def test_blocks_cover_the_batch_once_in_equal_shares_per_thread(n, ho, row_bytes
     assert cells == [(s, r) for s in range(n) for r in range(ho)]
     sizes = [sum((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in part) for part in _threads.split(got, 2)]
     assert len(sizes) == 2 and sizes[0] == sizes[1]
+
+
+def test_scratch_reuses_a_buffer_per_name_and_thread_and_grows_on_demand():
+    view = _threads.scratch(np.float32)
+    a = view("test_buf", (2, 3))
+    b = view("test_buf", (3, 2))
+    assert a.dtype == np.float32 and b.shape == (3, 2) and np.shares_memory(a, b)
+    assert not np.shares_memory(b, view("test_other", (6,)))
+    big = view("test_buf", (100,))
+    assert big.size == 100 and not np.shares_memory(a, big)
+    other = []
+    thread = threading.Thread(target=lambda: other.append(_threads.scratch(np.float32)("test_buf", (100,))))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(other[0], big)
