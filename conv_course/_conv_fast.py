@@ -222,7 +222,8 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
     Per sample and group: grad_weight += grad_out (C_out/g, M) @ columns.T (M, K), which needs the
     padded input `xp` (without it only grad_xp is computed, as conv_transpose2d needs); column
     gradients weight.T @ grad_out (K, M) are summed into grad_xp with one strided slice-add per
-    kernel offset (no np.add.at). Threads sum private grad_weight (and, for row bands, grad_xp) copies.
+    kernel offset and block (no np.add.at). Threads sum private grad_weight (and, for row bands,
+    grad_xp) copies.
     """
     n, c_out = grad_out.shape[:2]
     _, c_g, kh, kw = weight.shape
@@ -241,20 +242,19 @@ def gemm_backward(grad_out, weight, padded_shape, geom, xp=None):
         scratch = _threads.scratch(dtype)
         buf = scratch("columns", (max((b[1] - b[0]) * (b[3] - b[2]) for b in part) * g * k * wo,))
         for n0, n1, r0, r1 in part:
-            cols = None if xp is None else _columns([win], (n0, n1, r0, r1), g, buf)
-            rows = r1 - r0
-            for i in range(n1 - n0):
-                for gi in range(g):
-                    go = grad_out[n0 + i, gi * og:(gi + 1) * og, r0:r1].reshape(og, -1)
-                    if cols is not None:
-                        grad_w[gi] += np.matmul(go, cols[i, gi].T, out=scratch("grad_w", (og, k)))
-                    dcols = np.matmul(w_t[gi], go, out=scratch("dcols", (k, rows * wo))).reshape(c_g, kh, kw, rows, wo)
-                    target = grad_xp[n0 + i, gi * c_g:(gi + 1) * c_g]
-                    for u in range(kh):
-                        top = u * dh + r0 * sh
-                        for v in range(kw):
-                            target[:, top:top + sh * (rows - 1) + 1:sh, v * dw:v * dw + sw * (wo - 1) + 1:sw] += \
-                                dcols[:, u, v]
+            nb, rows = n1 - n0, r1 - r0
+            go = grad_out[n0:n1, :, r0:r1].reshape(nb, g, og, rows * wo)  # a copy only if grad_out is strided
+            if xp is not None:
+                cols = _columns([win], (n0, n1, r0, r1), g, buf)  # (nb, g, K, rows*W_out)
+                grad_w += np.matmul(go, cols.transpose(0, 1, 3, 2), out=scratch("grad_w", (nb, g, og, k))).sum(axis=0)
+            dcols = np.matmul(w_t, go, out=scratch("dcols", (nb, g, k, rows * wo)))  # one BLAS call per (n, g)
+            dcols = dcols.reshape(nb, g * c_g, kh, kw, rows, wo)
+            target = grad_xp[n0:n1]
+            for u in range(kh):
+                top = u * dh + r0 * sh
+                for v in range(kw):
+                    target[:, :, top:top + sh * (rows - 1) + 1:sh, v * dw:v * dw + sw * (wo - 1) + 1:sw] += \
+                        dcols[:, :, u, v]
         return grad_xp, grad_w
 
     results = _threads.run_parts(work, todo)

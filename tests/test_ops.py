@@ -221,3 +221,18 @@ def test_small_backward_takes_the_lean_path_with_the_same_gradients(monkeypatch,
     for got, want in zip(lean, (xt.grad.numpy(), wt.grad.numpy(), grad_out.sum(axis=(0, 2, 3)))):
         np.testing.assert_allclose(got, want, atol=1e-12)
     assert _conv_fast.small_conv2d_backward(grad_out, x, weight, groups=1, **dict(args, stride=2)) is None
+
+
+def test_strided_inputs_give_the_same_gradients_and_transposed_convolution():
+    """Views that are not C-contiguous (here transposed) are read as their values, never reshaped in place."""
+    rng = np.random.default_rng(12)
+    x, weight = rng.standard_normal((3, 4, 12, 12)), rng.standard_normal((5, 4, 3, 3))
+    grad_out = rng.standard_normal((3, 5, 10, 10)).transpose(0, 1, 3, 2)
+    want = ops.conv2d_backward(np.ascontiguousarray(grad_out), x, weight)
+    for got, expected in zip(ops.conv2d_backward(grad_out, x.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2),
+                                                 weight), want):
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+    small = rng.standard_normal((2, 4, 5, 5)).transpose(0, 1, 3, 2)
+    np.testing.assert_allclose(ops.conv_transpose2d(small, weight.transpose(1, 0, 2, 3), stride=2),
+                               ops.conv_transpose2d(np.ascontiguousarray(small), weight.transpose(1, 0, 2, 3).copy(),
+                                                    stride=2), atol=1e-12)
