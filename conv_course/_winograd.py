@@ -34,7 +34,7 @@ MATRICES = {
 MIN_CHANNELS = 32
 MIN_MACS = 1 << 24
 # Gathered tiles per block: the block's transformed tiles ((m + 2)^2 * C * tiles floats) stay near cache.
-_BLOCK_BYTES = 1 << 20
+_BLOCK_BYTES = 2 << 20
 
 
 def _matrices(m, dtype):
