@@ -1,7 +1,8 @@
 """Time conv_course.ops.conv2d and conv2d_backward against torch, in one process, interleaved.
 
 Both thread pools (numpy's BLAS and torch) are limited to the same count; inputs are float32.
-Calls shorter than a few milliseconds are timed in loops of equal length for both (medians per call).
+Calls shorter than a few milliseconds are timed in loops of equal length for both (medians per call),
+and each timing follows an untimed call of the same implementation (see `_settled`).
 Forward compares `ops.conv2d` with `F.conv2d`; backward compares `ops.conv2d_backward` with
 `torch.ops.aten.convolution_backward` (the kernel autograd calls for conv2d's backward, without
 re-running the forward). Ratios ours/torch are what matter: the CPU may be shared. On a busy CPU,
@@ -55,6 +56,24 @@ def _inputs(shape, c_out, k, seed=0):
     return x, weight, rng.standard_normal(c_out).astype(np.float32)
 
 
+def _settled(fns):
+    """A `sync` for bench.interleaved (called before each clock read) that, before each timing starts,
+    runs the function about to be timed once more, untimed.
+
+    Each implementation is then timed after a call of its own, not right after the other's: torch's
+    OpenMP threads spin for milliseconds after a parallel region, and numpy's threads timed in that
+    window ran on one core instead of two (half speed on the 3x3 and 7x7 cases, 2 cores).
+    """
+    order, reads = list(fns.values()), [0]
+
+    def sync():
+        k = reads[0]
+        reads[0] += 1
+        if k % 2 == 0:  # before the clock starts (reads alternate: start, stop)
+            order[(k // 2) % len(order)]()
+    return sync
+
+
 def _timed(fns, repeats, budget_s=2e-3):
     """bench.interleaved over `fns`, each timing looping enough calls to last about `budget_s`.
 
@@ -69,7 +88,7 @@ def _timed(fns, repeats, budget_s=2e-3):
         once.append(time.perf_counter() - t0)
     calls = max(1, int(budget_s / max(min(once), 1e-7)))
     looped = {name: (fn if calls == 1 else lambda fn=fn: [fn() for _ in range(calls)]) for name, fn in fns.items()}
-    res = bench.interleaved(looped, repeats=repeats)
+    res = bench.interleaved(looped, repeats=repeats, sync=_settled(fns))
     for r in res.values():
         r["median_s"] /= calls
         r["iqr_s"] /= calls

@@ -32,3 +32,13 @@ def test_run_times_forward_and_backward_per_case(bench_conv):
 def test_geometric_mean(bench_conv):
     assert bench_conv["geometric_mean"]([0.5, 2.0, 1.0]) == pytest.approx(1.0)
     assert bench_conv["geometric_mean"]([4.0, 1.0]) == pytest.approx(2.0)
+
+
+def test_each_timing_follows_an_untimed_call_of_the_same_function(bench_conv):
+    """So that neither implementation is timed while the other's idle threads still spin."""
+    from conv_course import bench
+
+    log = []
+    fns = {"ours": lambda: log.append("ours"), "torch": lambda: log.append("torch")}
+    bench.interleaved(fns, repeats=2, warmup=0, sync=bench_conv["_settled"](fns))
+    assert log == ["ours", "ours", "torch", "torch"] * 2
