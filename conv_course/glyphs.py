@@ -1,15 +1,24 @@
 """Rendered glyphs: an offline pretraining source that looks like MNIST but holds no digits.
 
-58 classes of characters that are not digits (capital letters, lowercase letters whose shape
-differs from their capital, symbols; letters that look like digits -- B, I, O, S, Z, l, o --
-are left out) are rendered once from the fonts matplotlib ships: DejaVu Sans, Serif and Mono
-and STIX, every style (16 fonts). Each template is fitted into a 20x20 box and centred by its
-centre of mass in a 28x28 frame, the way MNIST was made (drawn at twice the resolution).
+140 classes of characters that are not digits are rendered once from the fonts matplotlib
+ships: Latin capitals and the lowercase letters whose shape differs from their capital, Greek
+and Cyrillic letters, and symbols. Characters that look like a digit are left out (B I O S Z l o,
+Greek iota and omicron, Cyrillic Ze, Che, be and reversed E, the partial and the
+section signs), and so are small letters that are only smaller capitals (Cyrillic), because every
+glyph is scaled to the same box. The fonts are DejaVu Sans, Sans Mono and Serif and STIX, every
+style (16 fonts; a few math symbols and card suits are missing from two or three of them), plus
+five Computer Modern fonts for the Latin letters.
+Each template is fitted into a 20x20 box and centred by its centre of mass in a 28x28 frame,
+the way MNIST was made (drawn at twice the resolution).
 
-`GlyphSource.batch` then makes new samples on the fly, all in torch on whole batches:
+`GlyphSource` also redraws every template as a pen stroke of constant width (skeleton, then
+thickened), and `GlyphSource.batch` makes new samples on the fly, all in torch on whole batches:
 stroke-width change (dilate or erode), a random affine map (rotation, scale, aspect, shear,
-shift) plus a smooth elastic warp, downsampling, Gaussian blur and noise. No two samples are the same, so a network
-trained on it cannot memorise; `glyph_dataset` draws a fixed, seeded set for evaluation.
+shift) plus a smooth elastic warp, downsampling, Gaussian blur and noise. No two samples are
+the same, so a network trained on it cannot memorise; `glyph_dataset` draws a fixed, seeded
+set for evaluation. Many classes and strong warps are what make the features transfer to
+handwritten digits: the network must tell apart shapes that differ in their strokes, not in
+their font.
 """
 
 import functools
@@ -19,15 +28,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CLASSES", "FONTS", "GlyphSource", "glyph_dataset", "render_templates"]
+__all__ = ["CLASSES", "FONTS", "LETTER_FONTS", "GlyphSource", "glyph_dataset", "render_templates"]
 
 CLASSES = (list("ACDEFGHJKLMNPQRTUVWXY")              # 21 capitals (no B I O S Z: digit look-alikes)
            + list("abdefghijmnqrty")                  # 15 lowercase that differ from their capital
-           + list("+\u00d7\u00f7=<>%&@#$?!*/\\()[]{}"))  # 22 symbols
+           + list("+\u00d7\u00f7=<>%&@#$?!*/\\()[]{}")  # 22 symbols
+           + list("\u03b1\u03b2\u03b3\u03b5\u03b6\u03b7\u03b8\u03ba\u03bb\u03bc"   # 20 Greek lowercase
+                  "\u03bd\u03be\u03c0\u03c1\u03c4\u03c5\u03c6\u03c7\u03c8\u03c9")  # (no iota, omicron)
+           + list("\u0393\u0394\u0398\u039b\u039e\u03a0\u03a3\u03a6\u03a8\u03a9")  # 10 Greek capitals unlike Latin
+           + list("\u0414\u0416\u0418\u041b\u0426\u0428\u0429\u042a\u042b\u042e\u042f")  # 11 Cyrillic capitals
+           + list("~^\u00b1\u00b6\u221e\u221a\u222b\u2248\u2260\u2264\u2265\u2192\u2190\u2191\u2193"  # 41 more
+                  "\u2660\u2663\u2665\u2666\u20ac\u00a3\u00a5\u00a2\u00a9\u00ae\u2207\u266a\u263a"   # symbols
+                  "\u263c\u25ca\u2295\u2297\u2229\u222a\u2208\u2209\u2282\u2283\u2200\u2203\u00ac"))
 FONTS = ([f"DejaVu{fam}{sty}.ttf" for fam in ("Sans", "SansMono")
           for sty in ("", "-Bold", "-Oblique", "-BoldOblique")]
          + [f"DejaVuSerif{sty}.ttf" for sty in ("", "-Bold", "-Italic", "-BoldItalic")]
          + [f"STIXGeneral{sty}.ttf" for sty in ("", "Bol", "Italic", "BolIta")])
+# Computer Modern (roman, sans, typewriter, math italic, text italic): more letter shapes. Their
+# other code points hold TeX's own glyphs (ASCII '<' is an inverted '!'), so only A-Z a-z are used.
+LETTER_FONTS = ["cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmmi10.ttf", "cmti10.ttf"]
 
 _HI = 56    # template side: 2x the 28x28 output, so strokes and affine maps are antialiased
 _BOX = 40   # the glyph's longer side in the template (MNIST: 20 px in 28)
@@ -71,19 +90,22 @@ def _fit_and_centre(img):
 
 
 @functools.lru_cache(maxsize=4)
-def render_templates(classes=tuple(CLASSES), fonts=tuple(FONTS)):
-    """Render every (class, font) pair once.
+def render_templates(classes=tuple(CLASSES), fonts=tuple(FONTS), letter_fonts=tuple(LETTER_FONTS)):
+    """Render every (class, font) pair once; `letter_fonts` render only the ASCII letters.
 
     Returns:
         (templates (T, 1, 56, 56) float32 in [0, 1], labels (T,) int64): T is about
-        len(classes) * len(fonts), less the glyphs a font lacks.
+        len(classes) * len(fonts) + (ASCII letters) * len(letter_fonts), less the glyphs a
+        font lacks.
     """
     from matplotlib.ft2font import FT2Font
 
     images, labels = [], []
-    for name in fonts:
+    for name in fonts + letter_fonts:
         font = FT2Font(os.path.join(_font_dir(), name))
         for label, ch in enumerate(classes):
+            if name in letter_fonts and not (ch.isascii() and ch.isalpha()):
+                continue
             img = _render(font, ch)
             if img is not None:
                 images.append(_fit_and_centre(img))
@@ -92,6 +114,18 @@ def render_templates(classes=tuple(CLASSES), fonts=tuple(FONTS)):
     if missing:
         raise ValueError(f"render_templates: no font renders {[classes[i] for i in sorted(missing)]}")
     return torch.from_numpy(np.stack(images)[:, None]), torch.tensor(labels, dtype=torch.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _monoline_templates(radius):
+    """Every template redrawn as a pen stroke of constant width: its skeleton, thickened to
+    `radius` template pixels on each side (antialiased). (T, 1, 56, 56) float32 in [0, 1]."""
+    from scipy.ndimage import distance_transform_edt
+    from skimage.morphology import skeletonize
+
+    templates = render_templates()[0][:, 0].numpy()
+    out = [np.clip(radius + 0.5 - distance_transform_edt(~skeletonize(t > 0.5)), 0.0, 1.0) for t in templates]
+    return torch.from_numpy(np.stack(out).astype(np.float32))[:, None]
 
 
 def _uniform(gen, n, lo, hi):
@@ -113,11 +147,18 @@ class GlyphSource:
         elastic: amplitude of a smooth random displacement field (in units of half the image
             side; 0.08 moves pixels by up to about 1 output pixel), which bends straight font
             strokes the way handwriting does (Simard et al., 2003).
+        monoline: 0, or a stroke radius in template pixels (56x56): then every template also
+            comes redrawn as a pen stroke of constant width (its skeleton, thickened), since
+            handwriting has none of a font's thick and thin strokes; drawn and pen versions are
+            equally likely.
     """
 
-    def __init__(self, rotation=15.0, scale=(0.8, 1.1), aspect=0.2, shear=0.3, shift=2.0,
-                 stroke=(0.25, 0.45, 0.3), blur=0.8, noise=0.1, elastic=0.08):
+    def __init__(self, rotation=20.0, scale=(0.8, 1.1), aspect=0.2, shear=0.3, shift=2.0,
+                 stroke=(0.25, 0.45, 0.3), blur=0.8, noise=0.1, elastic=0.2, monoline=2.5):
         self.templates, self.template_labels = render_templates()
+        if monoline:
+            self.templates = torch.cat([self.templates, _monoline_templates(float(monoline))])
+            self.template_labels = self.template_labels.repeat(2)
         # stroke variants, computed once: eroded (thinner), as drawn, dilated (thicker)
         self._strokes = torch.stack([-F.max_pool2d(-self.templates, 3, 1, 1), self.templates,
                                      F.max_pool2d(self.templates, 3, 1, 1)])

@@ -20,7 +20,7 @@ def test_loaded_backbone_recognises_fresh_glyphs():
     assert isinstance(model, models.Backbone) and not model.training
     assert model.head.out_features == len(glyphs.CLASSES)
     fresh = glyphs.glyph_dataset(300, seed=987)  # a seed pretraining never drew from
-    assert train.evaluate(model, fresh, device="cpu") > 0.9  # chance is 1/58
+    assert train.evaluate(model, fresh, device="cpu") > 0.8  # chance is 1/140
 
 
 def test_load_backbone_can_replace_the_head():
