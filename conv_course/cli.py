@@ -22,12 +22,16 @@ COMMANDS = {
 }
 
 
-def _parser():
+def _parser(command=None):
+    """The argument parser; only `command`'s module is imported to add its arguments, so
+    ``conv-course --help`` and each command start without importing the others' dependencies."""
     parser = argparse.ArgumentParser(prog="conv-course", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
+        if name != command:
+            continue
         try:
             mod = importlib.import_module(module)
         except ImportError as err:  # a missing optional dependency should not hide other commands
@@ -38,7 +42,9 @@ def _parser():
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = _parser(command).parse_args(argv)
     if getattr(args, "_import_error", None) is not None:
         print(f"conv-course {args.command}: cannot import {args._module}: {args._import_error}", file=sys.stderr)
         return 2

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from conv_course import cli
@@ -28,3 +31,19 @@ def test_bad_input_to_a_command_is_a_message_not_a_traceback(capsys):
     assert cli.main(["release", "99-nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("conv-course release: ") and "99-nope" in err and "01-corr2d" in err
+
+
+def test_a_command_imports_only_its_own_module():
+    probe = ("import sys\nfrom conv_course import cli\n"
+             "for argv in (['--help'], ['sandbox', '--help']):\n"
+             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('nbgrader', 'torch', 'dask', 'conv_course.autograde', 'conv_course.sandbox')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "['conv_course.sandbox']"
+
+
+def test_each_command_still_gets_its_own_arguments(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["autograde", "--help"])
+    assert "--jobs" in capsys.readouterr().out
