@@ -6,10 +6,10 @@ import os
 import sqlite3
 
 import pytest
-from conftest import EXPECTED, _attacks
+from attacks import EXPECTED, attacks
 from tinycourse import POINTS
 
-ALL = sorted(_attacks("/x", 1))
+ALL = sorted(attacks("/x", 1))
 FOOLING = ["patch_numpy", "shadow_np", "patch_checker", "checker_file", "patch_builtins", "transformer"]
 
 
