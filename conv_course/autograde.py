@@ -88,7 +88,7 @@ def grade_submission(job):
     from nbgrader.utils import determine_grade, is_grade, is_solution
 
     from .execution import execute_notebook, write_files
-    from .sandbox import WORKDIR_MARKER
+    from .sandbox_kernel import WORKDIR_MARKER
 
     start = time.perf_counter()
     result = {"student": job["student"], "outputs": {}, "kernel": {}, "trusted": {}, "error": None}

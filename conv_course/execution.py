@@ -61,7 +61,7 @@ def _start_kernel(sandbox, preload):
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    from .sandbox import KERNEL_NAME, WORKDIR_MARKER, SandboxKernelManager
+    from .sandbox_kernel import KERNEL_NAME, WORKDIR_MARKER, SandboxKernelManager
 
     tmp = tempfile.mkdtemp(prefix="conv-course-run-")
     open(os.path.join(tmp, WORKDIR_MARKER), "w").close()  # the launcher may hand the folder to its uid

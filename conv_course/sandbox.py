@@ -8,32 +8,22 @@ PID namespace (every process dies with it) and rlimits on memory, processes, fil
 files and CPU time. Run as root, it also drops to a fresh unprivileged uid, so the process
 limit counts only its own processes.
 
-The kernel talks to nbclient over ``ipc`` (unix sockets): the launcher makes a private socket
-folder, mounts it where the connection file says the sockets are, and leaves symlinks there
-on the host side. Use with nbgrader::
-
-    c.Execute.kernel_name = "conv-course-sandbox"
-    c.KernelManager.transport = "ipc"
+The grading kernel built on it (kernelspec, launcher, kernel manager) is in `sandbox_kernel`;
+``conv-course sandbox install|check`` installs and tries both.
 """
 
-import argparse
 import json
 import os
 import secrets
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 
-__all__ = ["KERNEL_NAME", "Limits", "SandboxUnavailable", "kernelspec", "install", "check",
-           "bwrap_command", "start_sandboxed", "run_sandboxed", "preflight", "launch", "SandboxKernelManager",
-           "WORKDIR_MARKER", "chown_tree", "socket_root",
-           "add_sandbox_arguments", "run_sandbox"]
+__all__ = ["Limits", "SandboxUnavailable", "check", "bwrap_command", "start_sandboxed", "run_sandboxed",
+           "preflight", "chown_tree", "fresh_uid", "apply_limits", "add_sandbox_arguments", "run_sandbox"]
 
-KERNEL_NAME = "conv-course-sandbox"
-WORKDIR_MARKER = ".conv-course-sandbox-workdir"   # folders the launcher may hand to the sandbox uid
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -132,16 +122,17 @@ def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env
     for key, value in {**_ENV, **(env or {})}.items():
         cmd += ["--setenv", key, str(value)]
     if privileged:
-        uid = _fresh_uid() if uid is None else uid
+        uid = fresh_uid() if uid is None else uid
         argv = [sys.executable, "-I", "-S", "-c", _DROP, str(uid)] + list(argv)
     return cmd + ["--"] + list(argv)
 
 
-def _fresh_uid():
+def fresh_uid():
+    """A random unprivileged uid for one sandbox (root mode), outside any real user's range."""
     return 1_000_000 + secrets.randbelow(1_000_000_000)
 
 
-def _set_limits(limits):
+def apply_limits(limits):
     """rlimits for the sandbox, applied to the calling process before it execs bwrap."""
     import resource
 
@@ -174,13 +165,13 @@ def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=No
     Returns:
         subprocess.Popen, leader of its own session (kill the group to kill the sandbox).
     """
-    uid = _fresh_uid() if os.geteuid() == 0 else None
+    uid = fresh_uid() if os.geteuid() == 0 else None
     writable = [workdir, *extra_writable]
     if uid is not None:
         for folder in writable:
             chown_tree(folder, uid)
     cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir)
-    return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: _set_limits(limits),
+    return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: apply_limits(limits),
                             start_new_session=True)
 
 
@@ -199,27 +190,6 @@ def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=
         out, err = proc.communicate()
         return subprocess.CompletedProcess(cmd, -9, out, err + b"\nsandbox: timed out")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def kernelspec(limits=None):
-    """The kernel.json of the sandboxed kernel (`interrupt_mode` message: timeouts interrupt)."""
-    argv = [sys.executable, "-m", "conv_course.sandbox", "launch", "{connection_file}"]
-    env = {}
-    if limits is not None:
-        env["CONV_COURSE_SANDBOX_LIMITS"] = json.dumps(limits.__dict__)
-    return {"argv": argv, "display_name": "Python 3 (conv-course sandbox)", "language": "python",
-            "interrupt_mode": "message", "env": env, "metadata": {"debugger": False}}
-
-
-def install(prefix=None, limits=None):
-    """Install the kernelspec under `prefix` (default: this venv). Returns its folder."""
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o755)  # copied with its mode: other users (graders) must be able to read it
-        with open(os.path.join(tmp, "kernel.json"), "w") as f:
-            json.dump(kernelspec(limits), f, indent=1)
-        return KernelSpecManager().install_kernel_spec(tmp, KERNEL_NAME, prefix=prefix or sys.prefix)
 
 
 _PROBE = """import json, os, socket, sys
@@ -252,121 +222,34 @@ def check():
     results.append(("no network", not probe["network"], "connect() fails" if not probe["network"] else "CONNECTED"))
     results.append(("repository hidden", probe["hidden"], outside))
     results.append(("unprivileged uid", probe["uid"] != 0, f"uid {probe['uid']}"))
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        ok = spec.argv[:1] == [sys.executable] and spec.interrupt_mode == "message"
-        results.append(("kernelspec installed", ok, spec.resource_dir))
-    except NoSuchKernel:
-        results.append(("kernelspec installed", False, "run `conv-course sandbox install`"))
+    results.append(("kernelspec installed", *_kernelspec_state()))
     return results
 
 
-def preflight():
-    """Raise SandboxUnavailable unless bwrap runs here; install the kernelspec if it is missing."""
+def _kernelspec_state():
+    """(ok, detail): the grading kernelspec is installed and launches this code with this Python."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from .sandbox_kernel import KERNEL_NAME, kernelspec
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        return False, "run `conv-course sandbox install`"
+    if spec.argv != kernelspec()["argv"] or spec.interrupt_mode != "message":
+        return False, f"{spec.resource_dir} is out of date: run `conv-course sandbox install`"
+    return True, spec.resource_dir
+
+
+def preflight():
+    """Raise SandboxUnavailable unless bwrap runs here; install the kernelspec if missing or stale."""
+    from .sandbox_kernel import install
 
     failed = [f"{what}: {detail}" for what, ok, detail in check()[:3] if not ok]
     if failed:
         raise SandboxUnavailable("; ".join(failed))
-    try:
-        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-    except NoSuchKernel:
+    if not _kernelspec_state()[0]:
         install()
-
-
-def socket_root():
-    """This user's folder for kernel sockets, ``<tmp>/conv-course-sandbox-<uid>`` (one per user:
-    graders who share a machine must not share it). Raises SandboxUnavailable if someone else made it."""
-    path = os.path.join(tempfile.gettempdir(), f"conv-course-sandbox-{os.getuid()}")
-    os.makedirs(path, mode=0o711, exist_ok=True)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise SandboxUnavailable(f"{path} must be a folder that you own and only you can write; remove it")
-    return path
-
-
-def _limits_from_env():
-    raw = os.environ.get("CONV_COURSE_SANDBOX_LIMITS")
-    return Limits(**json.loads(raw)) if raw else Limits()
-
-
-def launch(connection_file, extra_args=()):
-    """Start ipykernel in the sandbox for `connection_file` (kernelspec entry point; execs bwrap)."""
-    with open(connection_file) as f:
-        info = json.load(f)
-    if info.get("transport") != "ipc":
-        sys.exit("conv-course sandbox: the kernel has no network, so it needs the ipc transport; "
-                 "configure c.KernelManager.transport = 'ipc' (got transport="
-                 f"{info.get('transport')!r})")
-    limits = _limits_from_env()
-    privileged = os.geteuid() == 0
-    uid = _fresh_uid() if privileged else os.getuid()
-    cwd = os.getcwd()
-    sock_dir, prefix = os.path.split(info["ip"])
-    if not os.path.isabs(info["ip"]) or cwd == sock_dir or cwd.startswith(sock_dir.rstrip("/") + "/"):
-        sys.exit("conv-course sandbox: the ipc socket path must be absolute and outside the notebook's "
-                 f"folder (got ip={info['ip']!r}, cwd={cwd!r}); use conv_course.sandbox.SandboxKernelManager "
-                 f"or set c.KernelManager.ip = '{os.path.join(socket_root(), 'ipc', 'kernel')}'")
-    os.makedirs(sock_dir, mode=0o700, exist_ok=True)
-    private = tempfile.mkdtemp(prefix=".private-", dir=sock_dir)
-    ports = [info[k] for k in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")]
-    for port in ports:  # the client connects through these; the kernel binds inside `private`
-        link = os.path.join(sock_dir, f"{prefix}-{port}")
-        if not os.path.lexists(link):
-            os.symlink(os.path.join(private, f"{prefix}-{port}"), link)
-    inner_conn = os.path.join(sock_dir, os.path.basename(connection_file))
-    shutil.copy(connection_file, os.path.join(private, os.path.basename(connection_file)))
-    writable = [cwd] if cwd != "/" else []
-    if privileged:
-        chown_tree(private, uid)
-        if any(os.path.exists(os.path.join(d, WORKDIR_MARKER)) for d in (cwd, os.path.dirname(cwd),
-                                                                         os.path.dirname(os.path.dirname(cwd)))):
-            chown_tree(cwd, uid)
-    argv = [sys.executable, "-m", "conv_course._kernel", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
-            *extra_args]
-    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION", "CONV_COURSE_PRELOAD") if k in os.environ}
-    cmd = bwrap_command(argv, writable=writable, binds=[(private, sock_dir)], limits=limits, uid=uid,
-                        cwd=cwd, env=passed)
-    _set_limits(limits)
-    if not os.environ.get("CONV_COURSE_SANDBOX_DEBUG"):  # ipykernel's banner is noise in a grading run
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-    os.execv(cmd[0], cmd)
-
-
-def _kernel_manager_class():
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class SandboxKernelManager(AsyncKernelManager):
-        """An AsyncKernelManager for the sandboxed kernel: ipc sockets in a fresh private folder."""
-
-        @default("transport")
-        def _transport_default(self):
-            return "ipc"
-
-        @default("ip")
-        def _ip_default(self):
-            self._socket_folder = tempfile.mkdtemp(prefix="c-", dir=socket_root())
-            return os.path.join(self._socket_folder, "kernel")
-
-        async def _async_cleanup_resources(self, restart=False):
-            await super()._async_cleanup_resources(restart=restart)
-            if not restart:
-                shutil.rmtree(getattr(self, "_socket_folder", ""), ignore_errors=True)
-
-    SandboxKernelManager.__qualname__ = "SandboxKernelManager"
-    return SandboxKernelManager
-
-
-def __getattr__(name):
-    if name == "SandboxKernelManager":  # built on first use: the launcher never imports jupyter_client
-        globals()[name] = _kernel_manager_class()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_sandbox_arguments(parser):
@@ -376,6 +259,8 @@ def add_sandbox_arguments(parser):
 
 
 def run_sandbox(args):
+    from .sandbox_kernel import KERNEL_NAME, install
+
     if args.action == "install":
         path = install(prefix=args.prefix)
         print(f"sandbox: installed kernelspec {KERNEL_NAME!r} in {path}")
@@ -384,15 +269,3 @@ def run_sandbox(args):
     for what, ok, detail in results:
         print(f"{'ok  ' if ok else 'FAIL'} {what.ljust(width)}  {detail}")
     return 0 if all(ok for _, ok, _ in results) else 1
-
-
-def _main(argv):
-    parser = argparse.ArgumentParser(prog="python -m conv_course.sandbox")
-    parser.add_argument("command", choices=["launch"])
-    parser.add_argument("connection_file")
-    args, extra = parser.parse_known_args(argv)
-    launch(args.connection_file, extra)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
