@@ -15,9 +15,9 @@ from ._torch import one_thread, seed_all, single_threaded, torch_module
 
 __all__ = ["TARGET_ACCURACY", "CPU_BUDGET_S", "run_training", "check_cnn_architecture", "check_training"]
 
-TARGET_ACCURACY = 0.97   # on the 1,000 test digits of mnist_subset(); the solution reaches 0.972-0.976
+TARGET_ACCURACY = 0.97   # on the 1,000 test digits of mnist_subset(); the solution reaches 0.972-0.976 (seeds 0-2)
 MIN_ACCURACY = 0.90      # the "it learns" part
-CPU_BUDGET_S = 30.0      # process CPU seconds for train_model (all threads); the solution needs about 1
+CPU_BUDGET_S = 30.0      # process CPU seconds for train_model (all threads); the solution needs about 0.7
 _cache = {}
 
 
