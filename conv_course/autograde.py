@@ -212,12 +212,8 @@ def _pool(jobs, scheduler):
 
 def _plans(coursedir, assignment, notebooks):
     src = os.path.join(coursedir.root, coursedir.source_directory, assignment)
-    plans = {}
-    for nb_id in notebooks:
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copytree(src, tmp, dirs_exist_ok=True)
-            plans[nb_id] = trusted.build_plan(nbformat.read(os.path.join(src, f"{nb_id}.ipynb"), 4), tmp)
-    return plans
+    cache = os.path.join(coursedir.root, "trusted", "plans", assignment)
+    return {nb_id: trusted.cached_plan(src, nb_id, cache) for nb_id in notebooks}
 
 
 @contextlib.contextmanager

@@ -190,3 +190,23 @@ def test_plan_lists_the_modules_the_notebook_imported(tmp_path):
     p = trusted.build_plan(nb, str(tmp_path))
     assert "numpy" in p["modules"] and "fractions" in p["modules"]
     assert not any(m.startswith(("__", "conv_course._replay")) for m in p["modules"])
+
+
+def test_cached_plan_is_reused_until_the_source_changes(tmp_path, monkeypatch):
+    from tinycourse import CHECKER
+
+    src = tmp_path / "source"
+    src.mkdir()
+    nbformat.write(source_notebook(), str(src / "tiny.ipynb"))
+    (src / "tinycheck.py").write_text(CHECKER)
+    cache = tmp_path / "plans"
+    first = trusted.cached_plan(str(src), "tiny", str(cache))
+    built = []
+    real_build = trusted.build_plan
+    monkeypatch.setattr(trusted, "build_plan", lambda *a, **k: built.append(1) or real_build(*a, **k))
+    again = trusted.cached_plan(str(src), "tiny", str(cache))
+    assert built == [] and again["cells"] == first["cells"] and again["modules"] == first["modules"]
+    assert all(np.array_equal(a, b) for a, b in zip(again["arrays"], first["arrays"]))
+    (src / "tinycheck.py").write_text(CHECKER + "\n# a changed checker\n")
+    trusted.cached_plan(str(src), "tiny", str(cache))
+    assert built == [1] and len(list((cache / "tiny").glob("*.json"))) == 1
