@@ -5,8 +5,9 @@ Three phases, so that only this (coordinating) process ever writes the gradebook
 1. prepare (here): read each ``submitted/<student>/<assignment>/`` notebook and sanitize it with
    nbgrader's own preprocessors (locked and test cells restored from the gradebook);
 2. execute (workers, ``--jobs N`` processes or a Dask cluster with ``--scheduler``): run the
-   notebook in the sandboxed kernel, then the trusted re-check; return outputs and verdicts;
-3. record (here): nbgrader's Autograde converter, with execution replaced by the workers'
+   notebook in the sandboxed kernel (`execution`), and the trusted re-check beside it; return
+   outputs and verdicts;
+3. record (here, `gradebook`): nbgrader's Autograde converter, with execution replaced by the workers'
    outputs, writes ``autograded/`` and the scores; the re-check then confirms or lowers each
    test cell's score and flags disagreements (``trusted/<assignment>.json``, needs_manual_grade).
 
@@ -15,7 +16,6 @@ the workers execute. A worker needs no course files: a job carries the sanitized
 submission's files and the recorded reference calls, so Dask workers can live on other machines.
 """
 
-import contextlib
 import os
 import shutil
 import sys
@@ -24,11 +24,10 @@ import time
 
 import nbformat
 
-from . import trusted
+from . import gradebook, trusted
 
 __all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde"]
 
-_EXECUTED = {}  # (student, notebook) -> executed notebook, read by UseExecuted in phase 3
 _MAX_FILES_BYTES = 64 << 20
 
 
@@ -119,82 +118,6 @@ def grade_submission(job):
     return result
 
 
-def _autograde_class():
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import (AssignLatePenalties, IgnorePattern, LimitOutput, NbGraderPreprocessor,
-                                        SaveAutoGrades)
-
-    class UseExecuted(NbGraderPreprocessor):
-        """Stands in for Execute: the notebook sanitized in phase 1, with the worker's outputs."""
-
-        def preprocess(self, nb, resources):
-            return _EXECUTED[(resources["nbgrader"]["student"], resources["nbgrader"]["notebook"])], resources
-
-    class RecordAutograde(Autograde):
-        sanitize_preprocessors = []  # done in phase 1 (CheckCellMetadata included), on this same notebook
-        autograde_preprocessors = [UseExecuted, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                   SaveAutoGrades, AssignLatePenalties]
-
-    return RecordAutograde
-
-
-def _record_failed(gb, assignment, student, reason):
-    gb.update_or_create_student(student)
-    gb.update_or_create_submission(assignment, student)
-    sub = gb.find_submission(assignment, student)
-    for nb in sub.notebooks:
-        for grade in nb.grades:
-            grade.auto_score, grade.needs_manual_grade = 0, False
-    gb.db.commit()
-    return {"status": "failed", "flags": [f"failed to run: {reason}"], "cells": {},
-            "score": float(sub.score), "max_score": float(sub.max_score)}
-
-
-def _record(cfg, coursedir, assignment, job, res):
-    """Phase 3 for one student: nbgrader writes autograded/ and scores; the re-check confirms or lowers them."""
-    from nbgrader.api import Gradebook
-
-    student = job["student"]
-    for nb_id, outputs in res["outputs"].items():
-        nb = nbformat.reads(job["notebooks"][nb_id], as_version=4)
-        if len(outputs) != len(nb.cells):
-            raise RuntimeError(f"worker returned {len(outputs)} cells for {student}/{nb_id}, expected {len(nb.cells)}")
-        for cell, (outs, count) in zip(nb.cells, outputs):
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outs], count
-        _EXECUTED[(student, nb_id)] = nb
-    coursedir.assignment_id, coursedir.student_id = assignment, student
-    app = _autograde_class()(coursedir=coursedir, config=cfg)
-    app.force = True
-    app.log.setLevel("ERROR")
-    try:
-        app.start()
-    finally:
-        _EXECUTED.clear()
-    rec = {"status": "graded", "flags": [], "cells": {}}
-    if res["error"]:
-        rec["note"] = res["error"]
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-        for nb_id, kernel in res["kernel"].items():
-            for gid, k_score in kernel.items():
-                status, detail = res["trusted"].get(nb_id, {}).get(gid, ("unchecked", ""))
-                grade = gb.find_grade(gid, nb_id, assignment, student)
-                k_score = grade.auto_score if grade.auto_score is not None else k_score
-                confirmed = 0.0 if status == "fail" else k_score
-                rec["cells"][f"{nb_id}/{gid}"] = {"kernel": k_score, "confirmed": confirmed,
-                                                  "recheck": status, "detail": detail}
-                if (status == "fail" and k_score) or (status == "pass" and not k_score):
-                    rec["flags"].append(f"{nb_id}/{gid}: kernel {k_score:g}, re-check {status}: {detail}")
-                    grade.manual_score, grade.needs_manual_grade = confirmed, True
-        gb.db.commit()
-        if rec["flags"]:
-            rec["status"] = "flagged"
-        sub = gb.find_submission(assignment, student)
-        rec["score"], rec["max_score"] = float(sub.score), float(sub.max_score)
-    return rec
-
-
 def _pool(jobs, scheduler):
     """(submit(fn, item) -> future, as_completed, close) for local processes or a Dask cluster."""
     if scheduler:
@@ -216,38 +139,6 @@ def _plans(coursedir, assignment, notebooks):
     return {nb_id: trusted.cached_plan(src, nb_id, cache) for nb_id in notebooks}
 
 
-@contextlib.contextmanager
-def _one_engine():
-    """Share one SQLAlchemy engine per database during a run.
-
-    nbgrader's Gradebook opens a new engine and checks every table each time it is created, about
-    ten times per submission; in one run the database and its tables do not change.
-    """
-    import nbgrader.api as api
-
-    engines, checked = {}, set()
-    create_engine, create_all = api.create_engine, api.Base.metadata.create_all
-
-    def shared_engine(url, **kwargs):
-        if url not in engines:
-            engines[url] = create_engine(url, **kwargs)
-        return engines[url]
-
-    def create_all_once(bind=None, **kwargs):
-        if id(bind) not in checked:
-            checked.add(id(bind))
-            create_all(bind=bind, **kwargs)
-
-    api.create_engine, api.Base.metadata.create_all = shared_engine, create_all_once
-    try:
-        yield
-    finally:
-        api.create_engine = create_engine
-        del api.Base.metadata.create_all
-        for engine in engines.values():
-            engine.dispose()
-
-
 def autograde(course_dir, assignment, **kwargs):
     """Autograde every submission of `assignment` (see the module docstring). Returns {student: record}.
 
@@ -260,7 +151,7 @@ def autograde(course_dir, assignment, **kwargs):
     Returns:
         {student: {"status": graded|flagged|failed, "score", "max_score", "flags", "cells", "note"}}.
     """
-    with _one_engine():
+    with gradebook.one_engine():
         return _autograde(course_dir, assignment, **kwargs)
 
 
@@ -297,10 +188,10 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
     def finish(fut):
         job = pending.pop(fut)
         try:
-            records[job["student"]] = _record(cfg, coursedir, assignment, job, fut.result())
+            records[job["student"]] = gradebook.record(cfg, coursedir, assignment, job, fut.result())
         except Exception as err:  # noqa: BLE001  a crashed worker fails that student only
             with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-                records[job["student"]] = _record_failed(gb, assignment, job["student"],
+                records[job["student"]] = gradebook.record_failed(gb, assignment, job["student"],
                                                          f"{type(err).__name__}: {str(err)[:200]}")
         bar.update()
 
@@ -310,7 +201,7 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
             job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
             if error:
                 with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-                    records[student] = _record_failed(gb, assignment, student, error)
+                    records[student] = gradebook.record_failed(gb, assignment, student, error)
                 bar.update()
                 continue
             # warm: a local worker starts its next kernel early, when more submissions will follow
