@@ -111,8 +111,10 @@ def small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups
     lean forward of grad_out with the kernel flipped and its channel axes swapped.
     """
     out = _small_out(x, weight, stride, padding, dilation, groups)
+    if out is None or stride != 1:  # x and weight are 4-D arrays only past this check
+        return None
     n, c_out, kh, kw = x.shape[0], *weight.shape[:1], *weight.shape[2:]
-    if (out is None or stride != 1 or kh != kw or dilation * (kh - 1) < padding or type(grad_out) is not np.ndarray
+    if (kh != kw or dilation * (kh - 1) < padding or type(grad_out) is not np.ndarray
             or grad_out.dtype != x.dtype or grad_out.shape != (n, c_out) + out or not grad_out.flags.c_contiguous):
         return None
     flipped = np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])

@@ -223,6 +223,16 @@ def test_small_backward_takes_the_lean_path_with_the_same_gradients(monkeypatch,
     assert _conv_fast.small_conv2d_backward(grad_out, x, weight, groups=1, **dict(args, stride=2)) is None
 
 
+def test_small_backward_takes_lists_and_names_a_wrong_weight():
+    """The lean backward must leave inputs it cannot take (lists, a 2-D weight) to the checked path."""
+    x, weight, grad_out = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    for got, want in zip(ops.conv2d_backward(grad_out.tolist(), x.tolist(), weight.tolist()),
+                         ops.conv2d_backward(grad_out, x, weight)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"`weight` must have 4 dimensions .* got shape \(3, 3\)"):
+        ops.conv2d_backward(grad_out, x, np.ones((3, 3)))
+
+
 def test_strided_inputs_give_the_same_gradients_and_transposed_convolution():
     """Views that are not C-contiguous (here transposed) are read as their values, never reshaped in place."""
     rng = np.random.default_rng(12)
