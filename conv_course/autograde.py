@@ -87,13 +87,11 @@ def grade_submission(job):
     from nbgrader.utils import determine_grade, is_grade, is_solution
 
     from .execution import execute_notebook, write_files
-    from .sandbox_kernel import WORKDIR_MARKER
 
     start = time.perf_counter()
     result = {"student": job["student"], "outputs": {}, "kernel": {}, "trusted": {}, "error": None}
     tmp = tempfile.mkdtemp(prefix="conv-course-check-")
-    try:
-        open(os.path.join(tmp, WORKDIR_MARKER), "w").close()
+    try:  # holds the re-check's copies of the submission (start_sandboxed hands them to its uid)
         for nb_id, text in job["notebooks"].items():
             plan = (job.get("plans") or {}).get(nb_id)
             check_dir = os.path.join(tmp, nb_id, job["student"])

@@ -23,7 +23,7 @@ import nbformat
 
 __all__ = ["execute_notebook", "write_files", "close_spare"]
 
-_SPARE = {}  # this process's spare kernel: "key", "km", "folder", "tmp"
+_SPARE = {}  # "kernel": this process's spare kernel; "finalizer": stops it when a pool worker ends
 _STARTUP_WAIT_S = 60
 
 
@@ -57,7 +57,7 @@ def _executor_class():
 
 
 def _start_kernel(sandbox, preload):
-    """A started (not yet ready) kernel in a fresh empty folder: {"km", "folder", "tmp"}."""
+    """A started (not yet ready) kernel in a fresh empty folder: {"key", "km", "folder", "tmp"}."""
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -73,7 +73,7 @@ def _start_kernel(sandbox, preload):
         km = AsyncKernelManager(kernel_name="python3")
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", CONV_COURSE_PRELOAD=",".join(preload))
     run_sync(km.start_kernel)(cwd=folder, env=env)
-    return {"km": km, "folder": folder, "tmp": tmp}
+    return {"key": (sandbox, tuple(preload)), "km": km, "folder": folder, "tmp": tmp}
 
 
 def _stop(kernel):
@@ -89,7 +89,6 @@ def _stop(kernel):
 def close_spare():
     """Shut down this process's spare kernel, if any (also run at exit)."""
     spare = _SPARE.pop("kernel", None)
-    _SPARE.pop("key", None)
     if spare is not None:
         _stop(spare)
 
@@ -101,20 +100,18 @@ def _take_kernel(sandbox, preload, warm):
     """The spare kernel if it matches and is alive, else a fresh one; starts the next spare if `warm`."""
     from jupyter_core.utils import run_sync
 
-    key = (sandbox, tuple(preload))
-    kernel = _SPARE.pop("kernel", None) if _SPARE.get("key") == key else None
-    if kernel is not None and not run_sync(kernel["km"].is_alive)():
+    kernel = _SPARE.pop("kernel", None)
+    if kernel is not None and (kernel["key"] != (sandbox, tuple(preload)) or not run_sync(kernel["km"].is_alive)()):
         _stop(kernel)
         kernel = None
     if kernel is None:
-        close_spare()
         kernel = _start_kernel(sandbox, preload)
     if warm:
         if not _SPARE.get("finalizer"):  # pool workers end with os._exit: atexit would not run
             import multiprocessing.util
 
             _SPARE["finalizer"] = multiprocessing.util.Finalize(None, close_spare, exitpriority=10)
-        _SPARE.update(key=key, kernel=_start_kernel(sandbox, preload))
+        _SPARE["kernel"] = _start_kernel(sandbox, preload)
     return kernel
 
 
@@ -133,13 +130,14 @@ def _hand_over(folder, files, sandbox):
     """Write the submission's files into a kernel's folder, owned by the folder's owner (its uid)."""
     from .sandbox import chown_tree
 
-    if sandbox and os.geteuid() == 0:  # the launcher gives the empty folder to the sandbox uid as it starts
-        deadline = time.monotonic() + _STARTUP_WAIT_S
-        while os.stat(folder).st_uid == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+    if not (sandbox and os.geteuid() == 0):
+        write_files(folder, files)
+        return
+    deadline = time.monotonic() + _STARTUP_WAIT_S  # the launcher gives the empty folder to its uid as it starts
+    while os.stat(folder).st_uid == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     write_files(folder, files)
-    if sandbox and os.geteuid() == 0:
-        chown_tree(folder, os.stat(folder).st_uid)
+    chown_tree(folder, os.stat(folder).st_uid)
 
 
 def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False):
