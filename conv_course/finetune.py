@@ -18,7 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import TensorDataset
+
+from .train import as_tensors
 
 __all__ = ["freeze", "unfreeze", "blocks", "param_groups", "imprint_head", "LoRAConv2d", "add_lora", "merge_lora",
            "unmerge_lora", "parameter_table", "format_parameter_table"]
@@ -148,13 +149,12 @@ def imprint_head(model, dataset, scale=10.0, batch_size=512):
                          f"got {type(model).__name__} with head {type(head).__name__}")
     if not (isinstance(scale, (int, float)) and scale > 0 and math.isfinite(scale)):
         raise ValueError(f"imprint_head: `scale` must be a positive number; got {scale!r}")
-    x, y = _images_and_labels(dataset)
     device = head.weight.device
+    x, y = as_tensors(dataset, device)
     was_training = model.training
     model.eval()
-    feats = torch.cat([model.features(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
+    feats = torch.cat([model.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     model.train(was_training)
-    y = y.to(device)
     missing = [c for c in range(head.out_features) if not (y == c).any()]
     if missing or feats.shape[1] != head.in_features:
         raise ValueError(f"imprint_head: `dataset` must give {head.in_features}-d features with every class "
@@ -165,13 +165,6 @@ def imprint_head(model, dataset, scale=10.0, batch_size=512):
     head.weight.copy_(tau * means)
     head.bias.copy_(-0.5 * tau * sq)
     return model
-
-
-def _images_and_labels(dataset):
-    if isinstance(dataset, TensorDataset):
-        return dataset.tensors[0], torch.as_tensor(dataset.tensors[1])
-    pairs = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([torch.as_tensor(p[0]) for p in pairs]), torch.as_tensor([int(p[1]) for p in pairs])
 
 
 class LoRAConv2d(nn.Module):
