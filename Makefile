@@ -31,8 +31,11 @@ sandbox:
 	bash scripts/setup.sh --system
 	$(PY) -m conv_course.cli sandbox install
 
+# Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for older OpenBLAS builds; they hold
+# numpy's current OpenBLAS to older, slower kernels, so the benchmarks run without them (bench_conv
+# prints the kernels it used). Tests and the book keep the environment as it is.
 bench: setup
-	$(PY) -m conv_course.cli bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m conv_course.cli bench
 
 clean:
 	rm -rf _build .jupyter_cache

@@ -1,15 +1,18 @@
 """Time conv_course.ops.conv2d and conv2d_backward against torch, in one process, interleaved.
 
 Both thread pools (numpy's BLAS and torch) are limited to the same count; inputs are float32.
-Calls shorter than a few milliseconds are timed in loops of equal length for both (medians per call),
-and each timing follows an untimed call of the same implementation (see `_settled`).
+Calls shorter than a few milliseconds are timed in loops of equal length for both (medians per call).
+Each timing follows 50 ms of untimed calls of the same implementation (see `_settled`), and one large
+block is allocated and freed first (see `_settle_allocator`): otherwise one side's idle threads, or
+page faults on memory that the allocator had handed back to the OS, are timed as part of the other.
 Forward compares `ops.conv2d` with `F.conv2d`; backward compares `ops.conv2d_backward` with
 `torch.ops.aten.convolution_backward` (the kernel autograd calls for conv2d's backward, without
 re-running the forward). Ratios ours/torch are what matter: the CPU may be shared. On a busy CPU,
 every multithreaded parallel region (torch's, or one BLAS call's) waits for descheduled threads,
 which `ops` avoids by giving each thread its own part of the batch; `--threads 1` compares the
 single-threaded kernels alone. numpy's BLAS kernels (e.g. Haswell/AVX2 when OPENBLAS_CORETYPE
-forces them, while torch's oneDNN uses AVX-512) are printed and recorded with the results.
+forces them, while torch's oneDNN uses AVX-512) are printed and recorded with the results;
+`make bench` runs without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (see the Makefile).
 
     python benchmarks/bench_conv.py [--quick] [--repeats R] [--threads T]
 
@@ -56,13 +59,14 @@ def _inputs(shape, c_out, k, seed=0):
     return x, weight, rng.standard_normal(c_out).astype(np.float32)
 
 
-def _settled(fns):
+def _settled(fns, settle_s=0.05):
     """A `sync` for bench.interleaved (called before each clock read) that, before each timing starts,
-    runs the function about to be timed once more, untimed.
+    runs the function about to be timed again, untimed, for at least `settle_s` seconds (once at least).
 
-    Each implementation is then timed after a call of its own, not right after the other's: torch's
-    OpenMP threads spin for milliseconds after a parallel region, and numpy's threads timed in that
-    window ran on one core instead of two (half speed on the 3x3 and 7x7 cases, 2 cores).
+    Each implementation is then timed after running on its own, not right after the other: torch's
+    OpenMP worker threads spin, waiting for more work, for about 8 ms after each parallel region (about
+    twice that when they share a core), and a numpy call timed in that window ran one of its two
+    threads on a core shared with a spinning one (1.9 ms instead of 1.15 ms on the 7x7 case, 2 cores).
     """
     order, reads = list(fns.values()), [0]
 
@@ -70,7 +74,10 @@ def _settled(fns):
         k = reads[0]
         reads[0] += 1
         if k % 2 == 0:  # before the clock starts (reads alternate: start, stop)
-            order[(k // 2) % len(order)]()
+            fn, t0 = order[(k // 2) % len(order)], time.perf_counter()
+            fn()
+            while time.perf_counter() - t0 < settle_s:
+                fn()
     return sync
 
 
@@ -106,12 +113,25 @@ def _row(label, which, flops, timed):
             "flag": "noisy" if ours["noisy"] or theirs["noisy"] else ""}
 
 
+def _settle_allocator(nbytes=30 << 20):
+    """Allocate, touch and free one `nbytes` block, so that both sides reuse freed memory from here on.
+
+    glibc's malloc serves large blocks with mmap and returns each to the OS when freed, so that every
+    new one costs a page fault per 4 KiB page; the first time it frees such a block it raises that
+    threshold to the block's size (at most 32 MiB), after which blocks up to it are reused. Until some
+    library frees a large block, torch's 7x7 forward here took 2.7 ms (1,540 page faults a call)
+    instead of 0.63 ms: timings depended on which case, and which library, ran first.
+    """
+    np.ones(nbytes, np.uint8)
+
+
 def run(suite=SUITE, repeats=7, threads=2, backward=True):
     """Time each case of `suite`; returns one row (dict) per case and pass ("forward"/"backward")."""
     import torch
     import torch.nn.functional as F
 
     bench.limit_threads(threads)
+    _settle_allocator()
     rows = []
     for label, shape, c_out, k, stride, padding in suite:
         x, weight, bias = _inputs(shape, c_out, k)

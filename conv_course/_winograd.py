@@ -8,7 +8,8 @@ so the multiply-adds over input channels become (m + 2)^2 independent matrix pro
 The transforms are separable: each is two thin matrix products over the gathered tiles.
 Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016.
 
-Shapes: xp (N, C_in, Hp, Wp) already padded, weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
+Shapes: x (N, C_in, H, W), padded to (N, C_in, Hp, Wp) (the forward pads it block by block; the backward
+takes it padded), weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
 """
 
 import numpy as np
@@ -46,14 +47,21 @@ def _matrices(m, dtype):
 def transform_weight(weight, m):
     """((m + 2)^2, C_out, C_in) transformed kernels G g G^T, index a*(m + 2) + b; weight (C_out, C_in, 3, 3).
 
-    One product: weight as (C_out*C_in, 9) @ (9, (m + 2)^2), whose column a*(m + 2) + b holds
-    G[a, u] * G[b, v] at row u*3 + v (computed in float64, then rounded to weight's dtype).
+    One product: ((m + 2)^2, 9) @ weight as (9, C_out*C_in), whose row a*(m + 2) + b holds
+    G[a, u] * G[b, v] at column u*3 + v (computed in float64, then rounded to weight's dtype).
     """
     _, g, _ = _matrices(m, np.float64)
     t = m + 2
-    kron = np.einsum("au,bv->uvab", g, g).reshape(9, t * t).astype(weight.dtype)
-    u = weight.reshape(-1, 9) @ kron  # (C_out*C_in, t*t)
-    return np.ascontiguousarray(u.T).reshape(t * t, *weight.shape[:2])
+    kron = np.einsum("au,bv->abuv", g, g).reshape(t * t, 9).astype(weight.dtype)
+    return (kron @ weight.reshape(-1, 9).T).reshape(t * t, *weight.shape[:2])  # BLAS reads the transpose as is
+
+
+def _tile_view(img, m, th, tw):
+    """View (N, C, th, tw, m + 2, m + 2) of `img`: [n, c, i, j, a, b] = img[n, c, i*m + a, j*m + b]."""
+    s_n, s_c, s_h, s_w = img.strides
+    t = m + 2
+    return np.ndarray((img.shape[0], img.shape[1], th, tw, t, t), img.dtype, img, 0,
+                      (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
 
 
 def _tiles(xp, m):
@@ -62,13 +70,33 @@ def _tiles(xp, m):
     Tiles cover th*m + 2 rows and tw*m + 2 columns; past xp's bottom/right edge they read zeros.
     """
     n, c, hp, wp = xp.shape
-    th, tw, t = -(-(hp - 2) // m), -(-(wp - 2) // m), m + 2
+    th, tw = -(-(hp - 2) // m), -(-(wp - 2) // m)
     if (th * m + 2, tw * m + 2) != (hp, wp):
         ext = np.zeros((n, c, th * m + 2, tw * m + 2), xp.dtype)
         ext[:, :, :hp, :wp] = xp
         xp = ext
-    s_n, s_c, s_h, s_w = xp.strides
-    return th, tw, np.ndarray((n, c, th, tw, t, t), xp.dtype, xp, 0, (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
+    return th, tw, _tile_view(xp, m, th, tw)
+
+
+def _padded_rows(x, pads, block, m, tw, scratch):
+    """(nb, C, rows*m + 2, tw*m + 2) scratch copy of the padded input rows that tile rows r0..r1 read.
+
+    Padded row R (column S) is x's row R - top (column S - left), zero outside x: the padding is
+    written only around each block's rows, so no padded copy of the whole input is made.
+    """
+    n0, n1, r0, r1 = block
+    (top, _), (left, _) = pads
+    h, w = x.shape[2:]
+    slab = scratch("slab", (n1 - n0, x.shape[1], (r1 - r0) * m + 2, tw * m + 2))
+    rows, cols = slab.shape[2:]
+    i0, i1 = max(0, top - r0 * m), min(rows, top + h - r0 * m)  # slab rows that hold x's rows
+    j0, j1 = max(0, left), min(cols, left + w)
+    slab[:, :, :i0] = 0
+    slab[:, :, i1:] = 0
+    slab[:, :, i0:i1, :j0] = 0
+    slab[:, :, i0:i1, j1:] = 0
+    slab[:, :, i0:i1, j0:j1] = x[n0:n1, :, r0 * m + i0 - top:r0 * m + i1 - top, j0 - left:j1 - left]
+    return slab
 
 
 def _input_transform(tiles, block, bt, scratch):
@@ -85,32 +113,42 @@ def _input_transform(tiles, block, bt, scratch):
     return np.matmul(bt, r.reshape(t, t, cp), out=scratch("d", (t, t, cp))).reshape(t * t, c, -1)
 
 
-def conv3x3(xp, weight, bias=None, m=4):
-    """(N, C_out, Hp - 2, Wp - 2): the valid 3x3 cross-correlation of padded `xp` (N, C_in, Hp, Wp), + bias (C_out,).
+def conv3x3(x, weight, bias=None, m=4, pads=((0, 0), (0, 0))):
+    """(N, C_out, Hp - 2, Wp - 2): the valid 3x3 cross-correlation of x (N, C_in, H, W) padded by `pads`, + bias.
 
-    Floating dtypes only (the transforms divide). Blocks of tiles are shared out among threads.
-    The output side applies A^T from the left over a, then A from the right over b, so that the
-    result has its columns s last and is written back in runs of whole output rows.
+    pads ((top, bottom), (left, right)) gives Hp = H + top + bottom and Wp = W + left + right.
+    Floating dtypes only (the transforms divide). Blocks of tiles are shared out among threads; each
+    copies its block's padded input rows (see `_padded_rows`). The output side applies A^T from the
+    left over a, then A from the right over b, so that the result has its columns s last and is
+    written back in runs of whole output rows.
     """
-    n, c_in, hp, wp = xp.shape
-    c_out, t, dtype = weight.shape[0], m + 2, xp.dtype
-    th, tw, tiles = _tiles(xp, m)
+    n, c_in, h, w = x.shape
+    (top, bottom), (left, right) = pads
+    hp, wp = h + top + bottom, w + left + right
+    th, tw = -(-(hp - 2) // m), -(-(wp - 2) // m)
+    c_out, t, dtype = weight.shape[0], m + 2, x.dtype
     bt, _, at = _matrices(m, dtype)
     a = np.ascontiguousarray(at.T)
     out = np.empty((n, c_out, th * m, tw * m), dtype)
     out6 = out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s] = out[n, o, i*m + r, j*m + s]
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
+    whole = (hp, wp) == (h, w) == (th * m + 2, tw * m + 2)  # no padding, and the tiles cover x exactly
 
     def work(part):
         u = transform_weight(weight, m)  # in each part, where BLAS runs on one thread (see _threads)
         scratch = _threads.scratch(dtype)
         for n0, n1, r0, r1 in part:
-            v = _input_transform(tiles, (n0, n1, r0, r1), bt, scratch)
+            nb, rows = n1 - n0, r1 - r0
+            if whole:
+                v = _input_transform(_tile_view(x, m, th, tw), (n0, n1, r0, r1), bt, scratch)
+            else:
+                tiles = _tile_view(_padded_rows(x, pads, (n0, n1, r0, r1), m, tw, scratch), m, rows, tw)
+                v = _input_transform(tiles, (0, nb, 0, rows), bt, scratch)
             op = c_out * v.shape[2]
             mm = np.matmul(u, v, out=scratch("mm", (t * t, c_out, v.shape[2])))
             z = np.matmul(at, mm.reshape(t, -1), out=scratch("z", (m, t * op))).reshape(m, t, op)  # [r, b, o*p]
             y = np.matmul(z.transpose(0, 2, 1), a, out=scratch("y", (m, op, m)))  # [r, o*p, s]
-            y = y.reshape(m, c_out, n1 - n0, r1 - r0, tw, m)  # [r, o, n, i, j, s]
+            y = y.reshape(m, c_out, nb, rows, tw, m)  # [r, o, n, i, j, s]
             if bias is not None:
                 y += bias[:, None, None, None, None]
             np.copyto(out6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5), y)

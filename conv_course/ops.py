@@ -123,11 +123,10 @@ def _winograd_fits(x, weight, geom):
 
 
 def _forward(x, weight, bias, geom):
-    """The one dispatch point of the fast forward: pad, then the best path for this geometry."""
-    xp = fast.pad(x, geom.pads)
+    """The one dispatch point of the fast forward: the best path for this geometry."""
     if _winograd_fits(x, weight, geom):
-        return _winograd.conv3x3(xp, weight, bias)
-    return fast.gemm_forward(xp, weight, geom, bias)
+        return _winograd.conv3x3(x, weight, bias, pads=geom.pads)
+    return fast.gemm_forward(fast.pad(x, geom.pads), weight, geom, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

@@ -40,5 +40,21 @@ def test_each_timing_follows_an_untimed_call_of_the_same_function(bench_conv):
 
     log = []
     fns = {"ours": lambda: log.append("ours"), "torch": lambda: log.append("torch")}
-    bench.interleaved(fns, repeats=2, warmup=0, sync=bench_conv["_settled"](fns))
+    bench.interleaved(fns, repeats=2, warmup=0, sync=bench_conv["_settled"](fns, settle_s=0))
     assert log == ["ours", "ours", "torch", "torch"] * 2
+
+
+def test_each_timing_follows_its_own_function_for_the_settle_time(bench_conv):
+    """The untimed calls before a timing last at least settle_s, and only the timed function runs in them."""
+    import itertools
+    import time
+
+    from conv_course import bench
+
+    log = []
+    fns = {name: (lambda name=name: log.append((name, time.perf_counter()))) for name in ("ours", "torch")}
+    bench.interleaved(fns, repeats=3, warmup=0, sync=bench_conv["_settled"](fns, settle_s=0.01))
+    runs = [list(g) for _, g in itertools.groupby(log, key=lambda item: item[0])]
+    assert [run[0][0] for run in runs] == ["ours", "torch"] * 3
+    for run in runs:  # untimed calls first, the timed call last
+        assert len(run) >= 3 and run[-1][1] - run[0][1] >= 0.01

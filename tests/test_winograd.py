@@ -106,6 +106,19 @@ def test_backward3x3_does_not_depend_on_the_thread_count(monkeypatch):
     np.testing.assert_allclose(grad_w, want_w, atol=1e-12)
 
 
+@pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((0, 2), (3, 0)), ((2, 0), (0, 1))])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 30])  # one tile row per block; whole samples
+def test_conv3x3_pads_block_by_block_as_a_padded_copy_would(monkeypatch, pads, block_bytes):
+    """Each block copies only its own padded rows: asymmetric pads, row bands and whole samples agree."""
+    monkeypatch.setattr(_winograd, "_BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(5)
+    x, weight, bias = rng.standard_normal((3, 2, 9, 7)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    got = _winograd.conv3x3(x, weight, bias, m=4, pads=pads)
+    assert got.shape == (3, 4, xp.shape[2] - 2, xp.shape[3] - 2)
+    np.testing.assert_allclose(got, direct(xp, weight, bias), atol=1e-12)
+
+
 def test_conv3x3_does_not_depend_on_the_thread_count(monkeypatch):
     monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)  # one tile row per block: many blocks to share out
     rng = np.random.default_rng(2)
