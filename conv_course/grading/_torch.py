@@ -2,9 +2,6 @@
 
 import contextlib
 import functools
-import random
-
-import numpy as np
 
 __all__ = ["torch_module", "one_thread", "single_threaded", "seed_all"]
 
@@ -39,8 +36,7 @@ def single_threaded(checker):
 
 
 def seed_all(seed):
-    """Seed Python's, numpy's and torch's random generators with `seed`."""
-    torch = torch_module()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    """`train.seed_everything(seed)`, imported on first use (it imports torch)."""
+    from ..train import seed_everything
+
+    seed_everything(seed)
