@@ -8,8 +8,8 @@ so the multiply-adds over input channels become (m + 2)^2 independent matrix pro
 The transforms are separable: each is two thin matrix products over the gathered tiles.
 Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016.
 
-Shapes: x (N, C_in, H, W), padded to (N, C_in, Hp, Wp) (the forward pads it block by block; the backward
-takes it padded), weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
+Shapes: x (N, C_in, H, W), padded to (N, C_in, Hp, Wp) block by block (see `_padded_rows`),
+weight (C_out, C_in, 3, 3), output (N, C_out, Hp - 2, Wp - 2).
 """
 
 import numpy as np
@@ -64,20 +64,6 @@ def _tile_view(img, m, th, tw):
                       (s_n, s_c, m * s_h, m * s_w, s_h, s_w))
 
 
-def _tiles(xp, m):
-    """(th, tw, view (N, C, th, tw, m + 2, m + 2)): [n, c, i, j, a, b] = xp[n, c, i*m + a, j*m + b].
-
-    Tiles cover th*m + 2 rows and tw*m + 2 columns; past xp's bottom/right edge they read zeros.
-    """
-    n, c, hp, wp = xp.shape
-    th, tw = -(-(hp - 2) // m), -(-(wp - 2) // m)
-    if (th * m + 2, tw * m + 2) != (hp, wp):
-        ext = np.zeros((n, c, th * m + 2, tw * m + 2), xp.dtype)
-        ext[:, :, :hp, :wp] = xp
-        xp = ext
-    return th, tw, _tile_view(xp, m, th, tw)
-
-
 def _padded_rows(x, pads, block, m, tw, scratch):
     """(nb, C, rows*m + 2, tw*m + 2) scratch copy of the padded input rows that tile rows r0..r1 read.
 
@@ -97,6 +83,25 @@ def _padded_rows(x, pads, block, m, tw, scratch):
     slab[:, :, i0:i1, j1:] = 0
     slab[:, :, i0:i1, j0:j1] = x[n0:n1, :, r0 * m + i0 - top:r0 * m + i1 - top, j0 - left:j1 - left]
     return slab
+
+
+def _grid(x, pads, m):
+    """((Hp, Wp), (th, tw)): the padded size of x and the tile rows and columns that cover its output."""
+    (top, bottom), (left, right) = pads
+    hp, wp = x.shape[2] + top + bottom, x.shape[3] + left + right
+    return (hp, wp), (-(-(hp - 2) // m), -(-(wp - 2) // m))
+
+
+def _block_tiles(x, pads, block, m, grid, scratch):
+    """(tiles view, the block in its coordinates): the (m + 2) x (m + 2) input tiles of `block`.
+
+    `grid` is (th, tw), the tile rows and columns. Without padding, and with tiles that cover x
+    exactly, they are read from x itself; otherwise from the block's padded rows (`_padded_rows`).
+    """
+    (th, tw), (n0, n1, r0, r1) = grid, block
+    if pads == ((0, 0), (0, 0)) and x.shape[2:] == (th * m + 2, tw * m + 2):
+        return _tile_view(x, m, th, tw), block
+    return _tile_view(_padded_rows(x, pads, block, m, tw, scratch), m, r1 - r0, tw), (0, n1 - n0, 0, r1 - r0)
 
 
 def _input_transform(tiles, block, bt, scratch):
@@ -122,33 +127,25 @@ def conv3x3(x, weight, bias=None, m=4, pads=((0, 0), (0, 0))):
     left over a, then A from the right over b, so that the result has its columns s last and is
     written back in runs of whole output rows.
     """
-    n, c_in, h, w = x.shape
-    (top, bottom), (left, right) = pads
-    hp, wp = h + top + bottom, w + left + right
-    th, tw = -(-(hp - 2) // m), -(-(wp - 2) // m)
+    n, c_in = x.shape[:2]
+    (hp, wp), (th, tw) = _grid(x, pads, m)
     c_out, t, dtype = weight.shape[0], m + 2, x.dtype
     bt, _, at = _matrices(m, dtype)
     a = np.ascontiguousarray(at.T)
     out = np.empty((n, c_out, th * m, tw * m), dtype)
     out6 = out.reshape(n, c_out, th, m, tw, m)  # [n, o, i, r, j, s] = out[n, o, i*m + r, j*m + s]
     todo = _conv_fast.blocks(n, th, t * t * max(c_in, c_out) * tw * dtype.itemsize, _BLOCK_BYTES)
-    whole = (hp, wp) == (h, w) == (th * m + 2, tw * m + 2)  # no padding, and the tiles cover x exactly
 
     def work(part):
         u = transform_weight(weight, m)  # in each part, where BLAS runs on one thread (see _threads)
         scratch = _threads.scratch(dtype)
         for n0, n1, r0, r1 in part:
-            nb, rows = n1 - n0, r1 - r0
-            if whole:
-                v = _input_transform(_tile_view(x, m, th, tw), (n0, n1, r0, r1), bt, scratch)
-            else:
-                tiles = _tile_view(_padded_rows(x, pads, (n0, n1, r0, r1), m, tw, scratch), m, rows, tw)
-                v = _input_transform(tiles, (0, nb, 0, rows), bt, scratch)
+            v = _input_transform(*_block_tiles(x, pads, (n0, n1, r0, r1), m, (th, tw), scratch), bt, scratch)
             op = c_out * v.shape[2]
             mm = np.matmul(u, v, out=scratch("mm", (t * t, c_out, v.shape[2])))
             z = np.matmul(at, mm.reshape(t, -1), out=scratch("z", (m, t * op))).reshape(m, t, op)  # [r, b, o*p]
             y = np.matmul(z.transpose(0, 2, 1), a, out=scratch("y", (m, op, m)))  # [r, o*p, s]
-            y = y.reshape(m, c_out, nb, rows, tw, m)  # [r, o, n, i, j, s]
+            y = y.reshape(m, c_out, n1 - n0, r1 - r0, tw, m)  # [r, o, n, i, j, s]
             if bias is not None:
                 y += bias[:, None, None, None, None]
             np.copyto(out6[n0:n1, :, r0:r1].transpose(3, 1, 0, 2, 4, 5), y)
@@ -183,19 +180,20 @@ def _overlap_add(grad_xp, dz, block, m, q_buf, add=True):
         np.copyto(target.transpose(3, 5, 1, 0, 2, 4), q)
 
 
-def backward3x3(grad_out, xp, weight, m=4):
-    """(grad_xp (N, C_in, Hp', Wp'), grad_weight (C_out, C_in, 3, 3)) of conv3x3(xp, weight).
+def backward3x3(grad_out, x, weight, m=4, pads=((0, 0), (0, 0))):
+    """(grad_xp (N, C_in, Hp', Wp'), grad_weight (C_out, C_in, 3, 3)) of conv3x3(x, weight, pads=pads).
 
-    grad_out (N, C_out, Hp - 2, Wp - 2), xp (N, C_in, Hp, Wp); grad_xp covers the tiles and more,
-    Hp' >= Hp and Wp' >= Wp: its top-left (Hp, Wp) corner is the gradient (crop it). The transpose
+    grad_out (N, C_out, Hp - 2, Wp - 2), x (N, C_in, H, W) padded by `pads` to (Hp, Wp) as in
+    `conv3x3`; grad_xp is the gradient of the padded input, and more: Hp' >= Hp and Wp' >= Wp, and
+    its top-left (Hp, Wp) corner is the gradient (crop it; x's own is inside the pads). The transpose
     of the forward algorithm, with the same tiles and matrices: with dY' = A dY A^T per output tile,
     grad_weight = G^T [sum over tiles of dY' * (B^T d B)] G and the input tile gradients are
     B [U^T dY'] B^T, summed where tiles overlap. Both sums are (m + 2)^2 matrix products:
     (C_out x tiles) @ (tiles x C_in) and (C_in x C_out) @ (C_out x tiles).
     """
-    n, c_in = xp.shape[:2]
-    c_out, t, dtype = grad_out.shape[1], m + 2, xp.dtype
-    th, tw, tiles = _tiles(xp, m)
+    n, c_in = x.shape[:2]
+    c_out, t, dtype = grad_out.shape[1], m + 2, x.dtype
+    _, (th, tw) = _grid(x, pads, m)
     ho, wo = grad_out.shape[2:]
     if (th * m, tw * m) != (ho, wo):  # output tiles past the edge carry zero gradient
         ext = np.zeros((n, c_out, th * m, tw * m), dtype)
@@ -217,7 +215,8 @@ def backward3x3(grad_out, xp, weight, m=4):
         acc, prod = scratch("acc", (t * t, c_out, c_in)), scratch("prod", (t * t, c_out, c_in))
         acc[...] = 0
         for n0, n1, r0, r1 in part:
-            v = _input_transform(tiles, (n0, n1, r0, r1), bt, scratch)  # (t*t, C_in, p)
+            v = _input_transform(*_block_tiles(x, pads, (n0, n1, r0, r1), m, (th, tw), scratch), bt,
+                                 scratch)  # (t*t, C_in, p)
             p = v.shape[2]
             # Gathered as [r, o, tile, s], in runs of whole rows; A from the left over s (on the transposed
             # view), giving [r, b, o*p], then over r: (A dY A^T)[a, b].

@@ -185,10 +185,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         raise ValueError(f"{fn}: `grad_out` must have shape {want}, the output of conv2d for `x` {x.shape} "
                          f"and `weight` {weight.shape}; got {grad_out.shape}")
     grad_out, x, weight = (a.astype(compute, copy=False) for a in (grad_out, x, weight))
-    xp = fast.pad(x, geom.pads)
     if _winograd_fits(x, weight, geom):
-        grad_xp, grad_w = _winograd.backward3x3(grad_out, xp, weight)
+        grad_xp, grad_w = _winograd.backward3x3(grad_out, x, weight, pads=geom.pads)
     else:
+        xp = fast.pad(x, geom.pads)
         grad_xp, grad_w = fast.gemm_backward(grad_out, weight, xp.shape, geom, xp)
     (top, _), (left, _) = geom.pads
     grad_x = grad_xp[:, :, top:top + x.shape[2], left:left + x.shape[3]]

@@ -119,6 +119,25 @@ def test_conv3x3_pads_block_by_block_as_a_padded_copy_would(monkeypatch, pads, b
     np.testing.assert_allclose(got, direct(xp, weight, bias), atol=1e-12)
 
 
+@pytest.mark.parametrize("pads", [((1, 1), (1, 1)), ((0, 2), (3, 0))])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 30])
+def test_backward3x3_pads_block_by_block_as_a_padded_copy_would(monkeypatch, pads, block_bytes):
+    monkeypatch.setattr(_winograd, "_BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(6)
+    x, weight = rng.standard_normal((3, 2, 9, 7)), rng.standard_normal((4, 2, 3, 3))
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    grad_out = rng.standard_normal((3, 4, xp.shape[2] - 2, xp.shape[3] - 2))
+    got_x, got_w = _winograd.backward3x3(grad_out, x, weight, pads=pads)
+    want_x, want_w = _winograd.backward3x3(grad_out, xp, weight)
+    np.testing.assert_allclose(got_x, want_x, atol=1e-12)
+    np.testing.assert_allclose(got_w, want_w, atol=1e-12)
+    xt = torch.from_numpy(xp).requires_grad_()
+    wt = torch.from_numpy(weight).requires_grad_()
+    F.conv2d(xt, wt).backward(torch.from_numpy(grad_out))
+    np.testing.assert_allclose(got_x[:, :, :xp.shape[2], :xp.shape[3]], xt.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(got_w, wt.grad.numpy(), atol=1e-10)
+
+
 def test_conv3x3_does_not_depend_on_the_thread_count(monkeypatch):
     monkeypatch.setattr(_winograd, "_BLOCK_BYTES", 1)  # one tile row per block: many blocks to share out
     rng = np.random.default_rng(2)
