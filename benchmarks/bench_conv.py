@@ -64,9 +64,11 @@ def _settled(fns, settle_s=0.05):
     runs the function about to be timed again, untimed, for at least `settle_s` seconds (once at least).
 
     Each implementation is then timed after running on its own, not right after the other: torch's
-    OpenMP worker threads spin, waiting for more work, for about 8 ms after each parallel region (about
-    twice that when they share a core), and a numpy call timed in that window ran one of its two
-    threads on a core shared with a spinning one (1.9 ms instead of 1.15 ms on the 7x7 case, 2 cores).
+    OpenMP worker threads spin, waiting for more work, for about 8 ms after each parallel region
+    (longer when they share a core), and a numpy call timed in that window runs one of its two
+    threads on a core shared with a spinning one. Measured on the 7x7 case, 2 cores: 1.30 ms right
+    after torch, 1.50 after 10 ms of numpy calls, 1.13 after 30 ms, 1.06 after 100 ms, and 1.065
+    with no torch call at all.
     """
     order, reads = list(fns.values()), [0]
 
@@ -94,8 +96,13 @@ def _timed(fns, repeats, budget_s=2e-3):
         fn()
         once.append(time.perf_counter() - t0)
     calls = max(1, int(budget_s / max(min(once), 1e-7)))
-    looped = {name: (fn if calls == 1 else lambda fn=fn: [fn() for _ in range(calls)]) for name, fn in fns.items()}
-    res = bench.interleaved(looped, repeats=repeats, sync=_settled(fns))
+    def looped(fn):
+        def run():
+            for _ in range(calls):
+                fn()  # each result is dropped before the next call, as in a caller's loop
+        return run
+
+    res = bench.interleaved({name: looped(fn) for name, fn in fns.items()}, repeats=repeats, sync=_settled(fns))
     for r in res.values():
         r["median_s"] /= calls
         r["iqr_s"] /= calls

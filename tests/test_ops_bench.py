@@ -58,3 +58,19 @@ def test_each_timing_follows_its_own_function_for_the_settle_time(bench_conv):
     assert [run[0][0] for run in runs] == ["ours", "torch"] * 3
     for run in runs:  # untimed calls first, the timed call last
         assert len(run) >= 3 and run[-1][1] - run[0][1] >= 0.01
+
+
+def test_looped_timings_drop_each_result_before_the_next_call(bench_conv):
+    """A call of microseconds is looped thousands of times per timing: its results must not pile up."""
+    live = {"now": 0, "most": 0}
+
+    class Result:
+        def __init__(self):
+            live["now"] += 1
+            live["most"] = max(live["most"], live["now"])
+
+        def __del__(self):
+            live["now"] -= 1
+
+    res, calls = bench_conv["_timed"]({"ours": Result, "torch": Result}, repeats=1, budget_s=1e-3)
+    assert calls > 10 and live["most"] <= 2
