@@ -155,6 +155,8 @@ class GlyphSource:
 
     def __init__(self, rotation=20.0, scale=(0.8, 1.1), aspect=0.2, shear=0.3, shift=2.0,
                  stroke=(0.25, 0.45, 0.3), blur=0.8, noise=0.1, elastic=0.2, monoline=2.5):
+        if isinstance(monoline, bool) or not (isinstance(monoline, (int, float)) and 0 <= monoline < float("inf")):
+            raise ValueError(f"GlyphSource: `monoline` must be 0 or a positive stroke radius; got {monoline!r}")
         self.templates, self.template_labels = render_templates()
         if monoline:
             self.templates = torch.cat([self.templates, _monoline_templates(float(monoline))])

@@ -103,3 +103,9 @@ def test_glyph_dataset_is_a_fixed_labelled_sample():
     assert ds.classes == glyphs.CLASSES
     with pytest.raises(ValueError, match="`n` must be a positive integer"):
         glyphs.glyph_dataset(0)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "2", True])
+def test_monoline_must_be_zero_or_a_positive_radius(bad):
+    with pytest.raises(ValueError, match="`monoline` must be 0 or a positive stroke radius"):
+        glyphs.GlyphSource(monoline=bad)
