@@ -25,7 +25,8 @@ import time
 
 from . import _replay as codec
 
-__all__ = ["build_plan", "plan_key", "cached_plan", "recheck", "recheck_start", "recheck_finish", "compare", "cell_plan", "Verdict",
+__all__ = ["build_plan", "plan_key", "cached_plan", "recheck", "recheck_start", "recheck_finish", "compare",
+           "cell_plan", "Verdict",
            "load_flags", "write_flags"]
 
 
