@@ -1,166 +1,35 @@
-"""The process side of the trusted re-check (`conv_course.trusted`): a plain-data codec and a runner.
+"""The three processes of the trusted re-check (`conv_course.trusted`), one mode each.
 
-``python -m conv_course._replay record BOX`` runs the instructor's cells and records each test
-cell's calls; ``python -m conv_course._replay replay BOX`` (in the sandbox) runs a student's
-cells and makes the recorded calls again. Data crosses the process boundary as JSON plus an
-uncompressed .npz read with ``allow_pickle=False``: nothing the student writes is ever unpickled.
+``python -m conv_course._replay MODE BOX``:
+
+- ``record`` (instructor side): run the instructor's notebook and record, for every test cell, the
+  calls it makes to names that solution cells define (the arguments and the instructor's result).
+- ``replay`` (sandbox, student code): run the student's own cells, then make each recorded call with
+  the recorded ARGUMENTS only and write back what came out, as plain data. This process never
+  sees an expected value: there is nothing in it to copy.
+- ``judge`` (instructor side, no student code): run the instructor's test cell itself, its checker
+  and its hidden part included, with each student function replaced by a stand-in that answers
+  each call with what the student's function returned in ``replay``. The cell passes or fails
+  exactly as the checker decides, with the checker's own message.
+
+Data crosses processes as `conv_course.plaindata` bundles (JSON + uncompressed .npz, never pickle).
 """
 
 import ast
 import builtins
+import contextlib
 import functools
+import io
 import json
-import math
 import os
-import stat
 import sys
 
-import numpy as np
+from . import plaindata
+from .plaindata import Unencodable, decode, encode, write_bundle
 
-__all__ = ["Unencodable", "encode", "decode", "same", "write_bundle", "read_bundle", "new_roots"]
+__all__ = ["new_roots", "student_names", "reads"]
 
-_MAX_DEPTH = 32
-_MAX_ARRAYS = 100_000
-
-
-class Unencodable(TypeError):
-    """A value that is not plain data (numbers, strings, arrays, tensors and containers of them)."""
-
-
-def encode(value, arrays, depth=0):
-    """A JSON-able tree for `value`; arrays are appended to `arrays` (copied) and referenced by index."""
-    if depth > _MAX_DEPTH:
-        raise Unencodable("nested too deeply")
-    if value is None:
-        return {"t": "none"}
-    if isinstance(value, (bool, np.bool_)):
-        return {"t": "bool", "v": bool(value)}
-    if isinstance(value, (int, np.integer)):
-        return {"t": "int", "v": str(int(value))}
-    if isinstance(value, (float, np.floating)):
-        return {"t": "float", "v": float(value).hex()}
-    if isinstance(value, str):
-        return {"t": "str", "v": str(value)}
-    kind = "array"
-    if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
-        value, kind = value.detach().cpu().numpy(), "tensor"
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject or value.dtype.kind not in "biufc":
-            raise Unencodable(f"array of dtype {value.dtype}")
-        arrays.append(np.array(value, copy=True))
-        return {"t": kind, "i": len(arrays) - 1}
-    if isinstance(value, (list, tuple)):
-        return {"t": "list" if isinstance(value, list) else "tuple",
-                "v": [encode(x, arrays, depth + 1) for x in value]}
-    if isinstance(value, dict):
-        items = list(value.items())
-        return {"t": "dict", "k": [encode(k, arrays, depth + 1) for k, _ in items],
-                "v": [encode(v, arrays, depth + 1) for _, v in items]}
-    raise Unencodable(type(value).__name__)
-
-
-def decode(node, arrays, depth=0, tensors=False):
-    """Inverse of `encode`, validating every node (the tree may come from student code)."""
-    if depth > _MAX_DEPTH or not isinstance(node, dict):
-        raise ValueError("malformed data")
-    t, v = node.get("t"), node.get("v")
-    if t == "none":
-        return None
-    if t == "bool" and isinstance(v, bool):
-        return v
-    if t == "int" and isinstance(v, str) and len(v) < 400:
-        return int(v)
-    if t == "float" and isinstance(v, str) and len(v) < 64:
-        return float.fromhex(v)
-    if t == "str" and isinstance(v, str):
-        return v
-    if t in ("array", "tensor"):
-        i = node.get("i")
-        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(arrays):
-            raise ValueError("bad array index")
-        arr = np.array(arrays[i], copy=True)
-        if t == "tensor" and tensors:
-            import torch
-
-            return torch.from_numpy(arr)
-        return arr
-    if t in ("list", "tuple") and isinstance(v, list):
-        items = [decode(x, arrays, depth + 1, tensors) for x in v]
-        return items if t == "list" else tuple(items)
-    if t == "dict" and isinstance(v, list) and isinstance(node.get("k"), list) and len(v) == len(node["k"]):
-        keys = [decode(k, arrays, depth + 1, tensors) for k in node["k"]]
-        return dict(zip([tuple(k) if isinstance(k, list) else k for k in keys],
-                        [decode(x, arrays, depth + 1, tensors) for x in v]))
-    raise ValueError(f"malformed data node {t!r}")
-
-
-def same(want, got, rtol=1e-5, atol=1e-8):
-    """Whether `got` equals the reference `want`: same structure, shapes, and values to tolerance."""
-    want, got = (v.item() if isinstance(v, np.generic) else v for v in (want, got))
-    if isinstance(want, np.ndarray) or isinstance(got, np.ndarray):
-        try:
-            a, b = np.asarray(want), np.asarray(got)
-        except (ValueError, TypeError):
-            return False
-        if a.dtype.kind not in "biufc" or b.dtype.kind not in "biufc" or a.shape != b.shape:
-            return False
-        if "b" in (a.dtype.kind, b.dtype.kind):
-            return a.dtype.kind == b.dtype.kind and bool(np.array_equal(a, b))
-        scale = float(np.max(np.abs(a))) if a.size else 0.0
-        return bool(np.allclose(b, a, rtol=rtol, atol=atol + 1e-6 * scale, equal_nan=True))
-    if want is None or isinstance(want, (bool, str)):
-        return type(got) is type(want) and got == want
-    if isinstance(want, (int, float)):
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            return False
-        return (math.isnan(want) and math.isnan(got)) or math.isclose(got, want, rel_tol=rtol, abs_tol=atol)
-    if isinstance(want, (list, tuple)):
-        return (isinstance(got, (list, tuple)) and len(got) == len(want)
-                and all(same(w, g, rtol, atol) for w, g in zip(want, got)))
-    if isinstance(want, dict):
-        return (isinstance(got, dict) and set(got) == set(want)
-                and all(same(want[k], got[k], rtol, atol) for k in want))
-    return False
-
-
-def write_bundle(folder, name, obj, arrays):
-    """Write `name`.json and `name`.npz (uncompressed) into `folder`, each replaced atomically."""
-    writers = ((".npz", lambda f: np.savez(f, *arrays)), (".json", lambda f: f.write(json.dumps(obj).encode())))
-    for ext, write in writers:
-        tmp = os.path.join(folder, f".{name}{ext}.tmp")
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, os.path.join(folder, name + ext))
-
-
-def _open_regular(path, max_bytes):
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    f = os.fdopen(fd, "rb")
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-        f.close()
-        raise ValueError(f"{os.path.basename(path)} is not a regular file under {max_bytes} bytes")
-    return f
-
-
-def read_bundle(folder, name, max_bytes=1 << 30):
-    """Read what `write_bundle` wrote, refusing links, special files, oversize files and pickles."""
-    with _open_regular(os.path.join(folder, name + ".json"), max_bytes) as f:
-        obj = json.loads(f.read().decode())
-    with _open_regular(os.path.join(folder, name + ".npz"), max_bytes) as f:
-        with np.load(io_bytes(f.read()), allow_pickle=False) as z:
-            if len(z.files) > _MAX_ARRAYS:
-                raise ValueError("too many arrays")
-            arrays = [z[f"arr_{i}"] for i in range(len(z.files))]
-    if not isinstance(obj, dict):
-        raise ValueError("malformed bundle")
-    return obj, arrays
-
-
-def io_bytes(data):
-    import io
-
-    return io.BytesIO(data)
+_MAX_MESSAGE = 2000
 
 
 class _Shell:
@@ -170,16 +39,56 @@ class _Shell:
         return lambda *args, **kwargs: None
 
 
-def _exec_cell(source, ns):
+def _compile(source, name):
     if any(line.lstrip().startswith(("%", "!")) for line in source.splitlines()):
         from IPython.core.inputtransformer2 import TransformerManager
 
         source = TransformerManager().transform_cell(source)
+    return compile(source, name, "exec")
+
+
+def _exec_cell(source, ns):
     try:
-        exec(compile(source, "<cell>", "exec"), ns)
-    except BaseException:  # noqa: B036  a failing student cell must not stop the others
+        exec(_compile(source, "<cell>"), ns)
+    except BaseException:  # noqa: B036  a failing cell must not stop the others
         pass
 
+
+def student_names(cells):
+    """Top-level names bound by solution cells (functions, classes, variables)."""
+    names = set()
+    for cell in cells:
+        if cell["kind"] != "solution":
+            continue
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def reads(source):
+    """Names a cell's source reads (empty if it does not parse)."""
+    try:
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    except SyntaxError:
+        return set()
+
+
+def _binds(source):
+    try:
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    except SyntaxError:
+        return set()
+
+
+# ---------------------------------------------------------------- record (the instructor's run)
 
 def _recorder(name, fn, log, depth, arrays):
     @functools.wraps(fn)
@@ -209,24 +118,27 @@ def _recorder(name, fn, log, depth, arrays):
     return wrapper
 
 
-def _record_cell(source, ns, names, arrays):
+def _record_cell(source, ns, names, tainted, arrays):
     log, depth, originals = [], [0], {}
-    loaded = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} & names
-    if any(isinstance(ns.get(n), type) for n in loaded):
+    loaded = reads(source)
+    if any(isinstance(ns.get(n), type) for n in loaded & names):
         return {"status": "unverifiable", "reason": "the test uses a class the student defines"}
+    if loaded & tainted:
+        return {"status": "unverifiable", "reason": f"the test reads `{sorted(loaded & tainted)[0]}`, computed "
+                "from the student's functions outside the test"}
     for name in names:
         if callable(ns.get(name)) and not isinstance(ns[name], type):
             originals[name] = ns[name]
             ns[name] = _recorder(name, ns[name], log, depth, arrays)
     try:
-        exec(compile(source, "<test cell>", "exec"), ns)
+        exec(_compile(source, "<test cell>"), ns)
     except BaseException as err:  # noqa: B036
         return {"status": "unverifiable", "reason": f"reference run failed: {type(err).__name__}: {err}"[:300]}
     finally:
         ns.update(originals)
     bad = [e["unencodable"] for e in log if "unencodable" in e]
     values = {}
-    for name in sorted(loaded - set(originals)):
+    for name in sorted((loaded & names) - set(originals)):
         try:
             values[name] = encode(ns[name], arrays)
         except (Unencodable, KeyError):
@@ -239,57 +151,23 @@ def _record_cell(source, ns, names, arrays):
             "calls": [{k: e[k] for k in ("name", "args", "kwargs", "outcome")} for e in log]}
 
 
-def _replay_cell(plan, arrays, ns, out_arrays):
-    results = []
-    tensors = "tensor" in json.dumps(plan)
-    for call in plan["calls"]:
-        fn = ns.get(call["name"])
-        if not callable(fn):
-            results.append({"kind": "missing"})
-            continue
-        args, kwargs = decode(call["args"], arrays, tensors=tensors), decode(call["kwargs"], arrays, tensors=tensors)
-        try:
-            value = fn(*args, **kwargs)
-        except BaseException as err:  # noqa: B036
-            results.append({"kind": "raise", "types": [c.__name__ for c in type(err).__mro__]})
-            continue
-        try:
-            results.append({"kind": "return", "value": encode(value, out_arrays)})
-        except Unencodable:
-            results.append({"kind": "unencodable"})
-    values = {}
-    for name in plan.get("values", {}):
-        try:
-            values[name] = encode(ns[name], out_arrays)
-        except (Unencodable, KeyError):
-            pass
-    return {"calls": results, "values": values}
-
-
-def main(mode, box):
-    job, arrays = read_bundle(box, "job")
-    sys.path.insert(0, os.getcwd())  # like a kernel: the submission's own modules import
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # student prints go nowhere; only the bundle counts
-    ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _Shell}
-    names, cells, out_arrays = set(job.get("names", [])), {}, []
-    modules = new_roots(set(), sys.modules)  # numpy and what this runner itself needs
+def _record(job, ns):
+    names, tainted, cells, arrays, modules, setup_modules = set(job["names"]), set(), {}, [], [], []
+    modules += new_roots(set(), sys.modules)  # numpy and what this runner itself needs
     for cell in job["cells"]:
         before = set(sys.modules)
-        if cell["kind"] != "test":
-            _exec_cell(cell["source"], ns)
-        elif mode == "record":
-            cells[cell["grade_id"]] = _record_cell(cell["source"], ns, names, out_arrays)
+        if cell["kind"] == "test":
+            cells[cell["grade_id"]] = _record_cell(cell["source"], ns, names, tainted, arrays)
         else:
-            cells[cell["grade_id"]] = _replay_cell(job["calls"][cell["grade_id"]], arrays, ns, out_arrays)
-            write_bundle(box, "out", {"cells": cells}, out_arrays)
-        if mode == "record":
-            modules += new_roots(before, sys.modules)
-    result = {"cells": cells}
-    if mode == "record":
-        result["modules"] = [m for m in modules if not m.startswith(("__", "conv_course._replay"))]
-    write_bundle(box, "out", result, out_arrays)
-    os._exit(0)  # skip atexit handlers the student may have registered
+            _exec_cell(cell["source"], ns)
+            if cell["kind"] == "code" and reads(cell["source"]) & names:
+                tainted |= _binds(cell["source"]) - names
+        new = new_roots(before, sys.modules)
+        modules += new
+        if cell["kind"] == "code":
+            setup_modules += new
+    return {"cells": cells, "modules": [m for m in modules if not m.startswith(("__", "conv_course._replay"))],
+            "setup_modules": setup_modules}, arrays
 
 
 def new_roots(before, after):
@@ -301,6 +179,218 @@ def new_roots(before, after):
     new = [m for m in after if m not in before]
     fresh = set(new)
     return [m for m in new if m.rpartition(".")[0] not in fresh]
+
+
+# ---------------------------------------------------------------- replay (student code, sandboxed)
+
+def _progress(box, cell):
+    tmp = os.path.join(box, ".progress.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(cell))
+    os.replace(tmp, os.path.join(box, "progress"))
+
+
+def _mutations(args, kwargs, before, arrays):
+    """Arguments the call changed in place (top-level arrays only): {"a0": tree, "k:name": tree}."""
+    import numpy as np
+
+    changed = {}
+    for key, value in [(f"a{i}", a) for i, a in enumerate(args)] + [(f"k:{k}", v) for k, v in kwargs.items()]:
+        old = before.get(key)
+        if isinstance(value, np.ndarray) and old is not None and not (
+                old.shape == value.shape and np.array_equal(old, value, equal_nan=True)):
+            changed[key] = encode(value, arrays)
+    return changed
+
+
+def _replay_call(fn, call, arrays, out_arrays, tensors):
+    import numpy as np
+
+    args, kwargs = decode(call["args"], arrays, tensors=tensors), decode(call["kwargs"], arrays, tensors=tensors)
+    before = {k: np.array(v, copy=True) for k, v in
+              [(f"a{i}", a) for i, a in enumerate(args)] + [(f"k:{k}", v) for k, v in kwargs.items()]
+              if isinstance(v, np.ndarray)}
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as err:  # noqa: B036
+        try:
+            message = str(err)[:_MAX_MESSAGE]
+        except BaseException:  # noqa: B036  a hostile __str__
+            message = ""
+        return {"kind": "raise", "types": [c.__name__ for c in type(err).__mro__][:20], "message": message}
+    try:
+        out = {"kind": "return", "value": encode(value, out_arrays)}
+    except Unencodable:
+        out = {"kind": "unencodable", "type": type(value).__name__[:100]}
+    out["after"] = _mutations(args, kwargs, before, out_arrays)
+    return out
+
+
+def _replay(job, ns, box):
+    tensors = "tensor" in json.dumps(job["calls"])
+    names = set(job["names"])
+    for i, cell in enumerate(job["cells"]):
+        if i in job["skip"]:
+            continue
+        _progress(box, i)
+        if cell["kind"] != "test":
+            _exec_cell(cell["source"], ns)
+            continue
+        gid = cell["grade_id"]
+        if gid not in job["calls"]:
+            continue
+        out_arrays = []
+        calls = []
+        for call in job["calls"][gid]:
+            fn = ns.get(call["name"])
+            if not callable(fn):
+                calls.append({"kind": "missing"})
+                continue
+            calls.append(_replay_call(fn, call, job["arrays"], out_arrays, tensors))
+        values = {}
+        for name in job["values"].get(gid, []):
+            if name in ns:
+                try:
+                    values[name] = encode(ns[name], out_arrays)
+                except Unencodable:
+                    values[name] = {"t": "opaque", "type": type(ns[name]).__name__[:100]}
+        status = {n: ("callable" if callable(ns[n]) and not isinstance(ns[n], type) else "value") if n in ns
+                  else "missing" for n in sorted(names)}
+        write_bundle(box, f"cell-{i}", {"calls": calls, "values": values, "names": status}, out_arrays)
+    _progress(box, "done")
+
+
+# ---------------------------------------------------------------- judge (the checker, trusted side)
+
+class _Unjudgeable(BaseException):
+    """The checker asked the student's function something the replay did not answer."""
+
+
+def _exception(types, message):
+    """An exception like the one the student's function raised (same name, nearest builtin base)."""
+    bases = [getattr(builtins, t) for t in types if isinstance(getattr(builtins, t, None), type)
+             and issubclass(getattr(builtins, t), BaseException)]
+    base = bases[0] if bases else Exception
+    if base is BaseException or not issubclass(base, Exception):
+        base = Exception  # a SystemExit or KeyboardInterrupt must not stop the judge
+    name = types[0] if types and isinstance(types[0], str) else "Exception"
+    cls = base if base.__name__ == name else type(name[:100], (base,), {})
+    return cls(message)
+
+
+def _opaque(type_name):
+    name = str(type_name)[:100] or "object"
+    return type(name, (), {"__repr__": lambda self: f"<{name} object>"})()
+
+
+def _stand_in(name, queue, ref_arrays, got_arrays, tensors):
+    """A function that answers the checker's calls to `name` from the student's replayed results."""
+
+    def stand_in(*args, **kwargs):
+        if not queue:
+            raise _Unjudgeable(f"`{name}` was called more often than in the replay")
+        call, outcome = queue.pop(0)
+        want_args = decode(call["args"], ref_arrays, tensors=tensors)
+        want_kwargs = decode(call["kwargs"], ref_arrays, tensors=tensors)
+        scratch = []
+        try:
+            got = decode(encode([list(args), dict(kwargs)], scratch), scratch)
+        except Unencodable:
+            raise _Unjudgeable(f"`{name}` was called with other arguments than in the replay") from None
+        if call["name"] != name or not plaindata.same([want_args, want_kwargs], got, rtol=1e-12, atol=0):
+            raise _Unjudgeable(f"`{name}` was called with other arguments than in the replay")
+        kind = outcome.get("kind") if isinstance(outcome, dict) else None
+        if kind == "raise":
+            types = outcome.get("types") if isinstance(outcome.get("types"), list) else []
+            message = outcome.get("message") if isinstance(outcome.get("message"), str) else ""
+            raise _exception([str(t) for t in types], message[:_MAX_MESSAGE])
+        if kind == "unencodable":
+            result = _opaque(outcome.get("type", "object"))
+        elif kind == "return":
+            result = decode(outcome["value"], got_arrays, tensors=tensors)
+        else:
+            raise ValueError("malformed replay result")
+        import numpy as np
+
+        after = outcome.get("after") or {}
+        for key, tree in after.items():
+            target = args[int(key[1:])] if key.startswith("a") else kwargs.get(key[2:])
+            new = decode(tree, got_arrays)
+            if isinstance(target, np.ndarray) and isinstance(new, np.ndarray) and new.shape == target.shape:
+                np.copyto(target, new, casting="unsafe")
+        return result
+
+    stand_in.__name__ = stand_in.__qualname__ = name
+    return stand_in
+
+
+def _judge_cell(cell, test, answer, ns, names, ref_arrays, got_arrays):
+    tensors = "tensor" in json.dumps(test["calls"])
+    if not isinstance(answer.get("calls"), list) or len(answer["calls"]) != len(test["calls"]):
+        raise ValueError("malformed replay result")
+    queue = list(zip(test["calls"], answer["calls"]))  # one queue for all names, in the recorded order
+    saved = {n: ns[n] for n in names if n in ns}
+    status = answer.get("names") if isinstance(answer.get("names"), dict) else {}
+    values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
+    for name in names & reads(cell["source"]):
+        state = status.get(name, "missing")
+        ns.pop(name, None)
+        if state == "callable":
+            ns[name] = _stand_in(name, queue, ref_arrays, got_arrays, tensors)
+        elif state == "value" and isinstance(values.get(name), dict):
+            node = values[name]
+            ns[name] = _opaque(node.get("type")) if node.get("t") == "opaque" else decode(node, got_arrays,
+                                                                                          tensors=tensors)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(_compile(cell["source"], "<test cell>"), ns)
+        verdict = {"status": "pass"}
+    except _Unjudgeable as err:
+        verdict = {"status": "unjudgeable", "evalue": str(err)}
+    except BaseException as err:  # noqa: B036  the checker's verdict, with its message
+        verdict = {"status": "fail", "ename": type(err).__name__, "evalue": str(err)[:4 * _MAX_MESSAGE]}
+    finally:
+        for name in names:
+            ns.pop(name, None)
+        ns.update(saved)
+    verdict["stdout"] = out.getvalue()[-_MAX_MESSAGE:]
+    return verdict
+
+
+def _judge(job, ns, box):
+    ref_arrays = job["arrays"]
+    names = set(job["names"])
+    verdicts = {}
+    for cell in job["cells"]:
+        gid = cell.get("grade_id")
+        if cell["kind"] != "test":
+            _exec_cell(cell["source"], ns)
+        elif gid in job["tests"]:
+            try:
+                answer, got_arrays = plaindata.read_bundle(box, f"answer-{gid}")
+                verdicts[gid] = _judge_cell(cell, job["tests"][gid], answer, ns, names, ref_arrays, got_arrays)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError, OSError) as err:
+                verdicts[gid] = {"status": "fail", "ename": "ReplayError",
+                                 "evalue": f"your code's results could not be read back: {str(err)[:200]}"}
+    return {"cells": verdicts}, []
+
+
+def main(mode, box):
+    job, arrays = plaindata.read_bundle(box, "job")
+    job["arrays"] = arrays
+    sys.path.insert(0, os.getcwd())  # like a kernel: modules beside the notebook import
+    ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _Shell}
+    if mode == "replay":
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # student prints go nowhere; only the bundles count
+        _replay(job, ns, box)
+    else:
+        result, out_arrays = (_record if mode == "record" else _judge)(*(
+            (job, ns) if mode == "record" else (job, ns, box)))
+        write_bundle(box, "out", result, out_arrays)
+    sys.stdout.flush()
+    os._exit(0)  # skip atexit handlers the notebook may have registered
 
 
 if __name__ == "__main__":

@@ -8,16 +8,24 @@ Three phases, so that only this (coordinating) process ever writes the gradebook
    notebook in the sandboxed kernel (`execution`), and the trusted re-check beside it; return
    outputs and verdicts;
 3. record (here, `gradebook`): nbgrader's Autograde converter, with execution replaced by the workers'
-   outputs, writes ``autograded/`` and the scores; the re-check then confirms or lowers each
-   test cell's score and flags disagreements (``trusted/<assignment>.json``, needs_manual_grade).
+   outputs, writes ``autograded/`` and the scores. Every test cell the trusted re-check can judge
+   is scored by the instructor's checker outside student code (`trusted`); the others by the
+   kernel. A run's records merge into ``trusted/<assignment>.json``.
+
+Nothing is recorded as a student's score when the grader itself fails (the kernel does not start,
+the sandbox cannot import the course, the judge fails): such a submission is reported as an
+*error*, its earlier grade stays, and the command exits non-zero. A worker that dies (killed
+from outside) has its submissions retried in a fresh pool.
 
 The phases overlap: the coordinator prepares the next submissions and records finished ones while
 the workers execute. A worker needs no course files: a job carries the sanitized notebook, the
 submission's files and the recorded reference calls, so Dask workers can live on other machines.
 """
 
+import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -26,9 +34,11 @@ import nbformat
 
 from . import gradebook, trusted
 
-__all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde"]
+__all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde",
+           "summary_table", "MAX_FILES", "MAX_FILES_BYTES"]
 
-_MAX_FILES_BYTES = 64 << 20
+MAX_FILES_BYTES = 64 << 20   # a submission's files beside its notebooks, in all
+MAX_FILES = 1000             # and their number (counted before anything is copied)
 
 
 def load_course_config(course_dir):
@@ -46,6 +56,61 @@ def load_course_config(course_dir):
     return cfg
 
 
+def _bad_name(name):
+    """Why a student folder name cannot be graded, or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "its name contains a control character (e.g. a newline)"
+    if name.startswith(".") or len(name) > 200:
+        return "its name starts with a dot or is longer than 200 characters"
+    return None
+
+
+def _walk_regular(folder, refused):
+    """(relative path, absolute path) of the regular files under `folder`, links never followed.
+
+    Links, FIFOs, sockets and devices are not read: each is listed in `refused`. Stops after
+    MAX_FILES files (the rest is refused as a whole) so a huge folder cannot stall the coordinator.
+    """
+    out, stack = [], [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            entries = sorted(os.scandir(os.path.join(folder, rel_dir)), key=lambda e: e.name)
+        except OSError as err:
+            refused.append(f"{rel_dir or '.'}: unreadable folder ({err.strerror})")
+            continue
+        for entry in entries:
+            rel = os.path.join(rel_dir, entry.name)
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISLNK(mode):
+                refused.append(f"{rel}: a symbolic link (not followed)")
+            elif stat.S_ISDIR(mode):
+                stack.append(rel)
+            elif not stat.S_ISREG(mode):
+                refused.append(f"{rel}: a special file (FIFO, socket or device; not read)")
+            elif len(out) >= MAX_FILES:
+                refused.append(f"more than {MAX_FILES} files: the rest was not read")
+                return out
+            else:
+                out.append((rel, os.path.join(folder, rel)))
+    return out
+
+
+def _read_regular(path, limit):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MiB")
+    return data
+
+
 def _prepare(cfg, coursedir, assignment, student, notebooks):
     """Phase 1: sanitized notebooks and files of one submission (a job), or an error string."""
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
@@ -53,88 +118,170 @@ def _prepare(cfg, coursedir, assignment, student, notebooks):
 
     sub = coursedir.format_path(coursedir.submitted_directory, student, assignment)
     src = coursedir.format_path(coursedir.source_directory, ".", assignment)
-    job = {"student": student, "assignment": assignment, "notebooks": {}, "files": {}}
-    for folder in (sub, src):  # source files overwrite the student's, as nbgrader does
-        for root, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                if name.endswith(".ipynb") or os.path.islink(path) or not os.path.isfile(path):
-                    continue
-                if os.path.getsize(path) + sum(map(len, job["files"].values())) > _MAX_FILES_BYTES:
-                    return job, f"submission files exceed {_MAX_FILES_BYTES >> 20} MiB"
-                with open(path, "rb") as f:
-                    job["files"][os.path.relpath(path, folder)] = f.read()
+    job = {"student": student, "assignment": assignment, "notebooks": {}, "files": {}, "notes": []}
+    digest = hashlib.sha256()
+    refused = []
+    if os.path.islink(sub) or os.path.islink(os.path.dirname(sub)):
+        return job, "the submission folder is a symbolic link (not followed)"
+    size = 0
+    for folder, mine in ((sub, True), (src, False)):  # source files overwrite the student's, as nbgrader does
+        for rel, path in _walk_regular(folder, refused if mine else []):
+            if rel.endswith(".ipynb"):
+                continue
+            size += os.path.getsize(path)
+            if size > MAX_FILES_BYTES:
+                return job, f"the submission's files exceed {MAX_FILES_BYTES >> 20} MiB"
+            try:
+                job["files"][rel] = _read_regular(path, MAX_FILES_BYTES)
+            except (OSError, ValueError) as err:
+                refused.append(f"{rel}: not read ({err})")
+                continue
+            if mine:
+                digest.update(rel.encode(errors="surrogateescape") + b"\0" + hashlib.sha256(job["files"][rel]).digest())
     for nb_id in notebooks:
         path = os.path.join(sub, f"{nb_id}.ipynb")
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             continue
         try:
-            nb = nbformat.read(path, as_version=4)
+            raw = _read_regular(path, MAX_FILES_BYTES)
+        except (OSError, ValueError) as err:
+            refused.append(f"{nb_id}.ipynb: not read ({'a symbolic link or special file' if os.path.islink(path) or not os.path.isfile(path) else err})")
+            continue
+        digest.update(nb_id.encode() + b"\0" + hashlib.sha256(raw).digest())
+        try:
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        except Exception as err:  # noqa: BLE001  any unreadable notebook fails this student only
+            return job, (f"{nb_id}.ipynb is not a readable notebook (malformed JSON or not a notebook: "
+                         f"{str(err)[:120]}); ask the student to resubmit it")
+        try:
             resources = {"unique_key": nb_id, "nbgrader": {"student": student, "assignment": assignment,
                                                            "notebook": nb_id, "db_url": coursedir.db_url}}
             for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
                 nb, resources = pp(config=cfg).preprocess(nb, resources)
-        except Exception as err:  # noqa: BLE001  any unreadable notebook fails this student only
-            return job, f"unreadable notebook {nb_id}.ipynb: {type(err).__name__}: {str(err)[:200]}"
+        except Exception as err:  # noqa: BLE001
+            return job, (f"{nb_id}.ipynb has changed grading cells (deleted, duplicated or edited test or "
+                         f"grade cells: {str(err)[:160]}); compare it with the released notebook")
         job["notebooks"][nb_id] = nbformat.writes(nb)
+    job["digest"] = digest.hexdigest()
+    job["notes"] += [f"refused {r}" for r in refused]
     if not job["notebooks"]:
-        return job, "no notebook submitted"
+        return job, "no notebook submitted" + (f" ({'; '.join(refused)[:200]})" if refused else "")
     return job, None
 
 
+def _judged_outputs(verdict):
+    """The outputs a judged test cell shows: the checker's prints, then its error, if it failed."""
+    outs = []
+    out = verdict.output
+    if out.get("stdout"):
+        outs.append(nbformat.v4.new_output("stream", name="stdout", text=out["stdout"]))
+    if verdict.status == "fail":
+        outs.append(nbformat.v4.new_output("error", ename=out.get("ename", "Error"), evalue=out.get("evalue", ""),
+                                           traceback=[f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]))
+    elif verdict.status == "unverifiable":
+        text = f"this test could not be judged automatically ({verdict.detail}); an instructor will grade it"
+        outs.append(nbformat.v4.new_output("error", ename="NotJudged", evalue=text, traceback=[f"NotJudged: {text}"]))
+    return outs
+
+
 def grade_submission(job):
-    """Phase 2 (a worker; runs anywhere): execute and re-check one submission. Returns a dict."""
+    """Phase 2 (a worker; runs anywhere): execute and judge one submission. Returns a dict.
+
+    The cells the trusted re-check can judge are not run in the kernel: the judge's outputs and
+    verdicts are theirs. The other test cells are scored from the kernel's outputs.
+    """
     from nbgrader.utils import determine_grade, is_grade, is_solution
 
     from .execution import execute_notebook, write_files
 
     start = time.perf_counter()
-    result = {"student": job["student"], "outputs": {}, "kernel": {}, "trusted": {}, "error": None}
+    result = {"student": job["student"], "outputs": {}, "cells": {}, "error": None, "infrastructure": None}
     tmp = tempfile.mkdtemp(prefix="conv-course-check-")
     try:  # holds the re-check's copies of the submission (start_sandboxed hands them to its uid)
         for nb_id, text in job["notebooks"].items():
             plan = (job.get("plans") or {}).get(nb_id)
-            check_dir = os.path.join(tmp, nb_id, job["student"])
-            if plan is not None:  # the re-check runs beside the kernel: its own process and sandbox
+            judged = [gid for gid, c in plan["cells"].items() if c["status"] == "ok"] if plan else []
+            if plan is not None:  # the replay runs beside the kernel: its own process and sandbox
+                check_dir = os.path.join(tmp, nb_id, "submission")
                 os.makedirs(check_dir)
                 write_files(check_dir, job["files"])
                 handle = trusted.recheck_start(plan, nbformat.reads(text, as_version=4), check_dir,
-                                               sandbox=job["sandbox"])
+                                               sandbox=job["sandbox"], cell_timeout=job["timeout"])
             nb, error = execute_notebook(nbformat.reads(text, as_version=4), job["files"], timeout=job["timeout"],
                                          sandbox=job["sandbox"], preload=job.get("preload", ()),
-                                         warm=job.get("warm", False))
+                                         warm=job.get("warm", False), judged=judged)
             result["error"] = result["error"] or error
+            verdicts = trusted.recheck_finish(handle, timeout=job["recheck_timeout"]) if plan is not None else {}
+            cells = result["cells"][nb_id] = {}
+            for cell in nb.cells:
+                if not (is_grade(cell) and not is_solution(cell)):
+                    continue
+                gid = cell.metadata.nbgrader["grade_id"]
+                if gid in judged:
+                    cell.outputs = _judged_outputs(verdicts[gid])
+                    cells[gid] = ["judge", verdicts[gid].status, verdicts[gid].detail]
+                else:
+                    why = verdicts[gid].detail if gid in verdicts else "no re-check"
+                    cells[gid] = ["kernel", "pass" if determine_grade(cell)[0] else "fail", why]
             result["outputs"][nb_id] = [[c.get("outputs", []), c.get("execution_count")] for c in nb.cells]
-            result["kernel"][nb_id] = {c.metadata.nbgrader["grade_id"]: determine_grade(c)[0]
-                                       for c in nb.cells if is_grade(c) and not is_solution(c)}
-            if plan is not None:
-                verdicts = trusted.recheck_finish(handle, timeout=job["recheck_timeout"])
-                result["trusted"][nb_id] = {gid: list(v) for gid, v in verdicts.items()}
+    except trusted.InfrastructureError as err:
+        result["infrastructure"] = str(err)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["seconds"] = time.perf_counter() - start
     return result
 
 
-def _pool(jobs, scheduler):
-    """(submit(fn, item) -> future, as_completed, close) for local processes or a Dask cluster."""
-    if scheduler:
-        from distributed import Client, as_completed
+class _Pool:
+    """submit / as_completed / close over local processes or a Dask cluster; a local pool broken by a
+    killed worker is replaced, so the submissions it held can be retried."""
 
-        client = Client(scheduler) if isinstance(scheduler, str) else scheduler
-        close = client.close if isinstance(scheduler, str) else (lambda: None)
-        return (lambda fn, item: client.submit(fn, item, pure=False)), as_completed, close
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    def __init__(self, jobs, scheduler):
+        self.jobs, self.scheduler, self.client, self.pool = jobs, scheduler, None, None
+        if scheduler:
+            from distributed import Client
 
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
-    return pool.submit, as_completed, pool.shutdown
+            self.client = Client(scheduler) if isinstance(scheduler, str) else scheduler
+
+    def submit(self, fn, item):
+        if self.client is not None:
+            return self.client.submit(fn, item, pure=False)
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+        return self.pool.submit(fn, item)
+
+    def as_completed(self, futures):
+        if self.client is not None:
+            from distributed import as_completed
+        else:
+            from concurrent.futures import as_completed
+        return as_completed(futures)
+
+    def broken(self, err):
+        """Whether `err` means the worker was lost (then the pool is replaced)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        lost = isinstance(err, BrokenProcessPool) or type(err).__name__ in ("KilledWorker", "CommClosedError")
+        if lost and self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+        return lost
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()
+        if self.client is not None and isinstance(self.scheduler, str):
+            self.client.close()
 
 
 def _plans(coursedir, assignment, notebooks):
     src = os.path.join(coursedir.root, coursedir.source_directory, assignment)
     cache = os.path.join(coursedir.root, "trusted", "plans", assignment)
-    return {nb_id: trusted.cached_plan(src, nb_id, cache) for nb_id in notebooks}
+    secret = trusted.course_secret(coursedir.root)
+    return {nb_id: trusted.cached_plan(src, nb_id, cache, secret=secret) for nb_id in notebooks}
 
 
 def autograde(course_dir, assignment, **kwargs):
@@ -144,17 +291,43 @@ def autograde(course_dir, assignment, **kwargs):
         course_dir: the course root (holds nbgrader_config.py, submitted/, gradebook.db).
         jobs: worker processes; scheduler: a Dask scheduler address (or Client) instead.
         sandbox: run student code in the bubblewrap sandbox (False only for trusted code).
-        recheck: confirm points with the trusted re-check. students: only these (default all).
+        recheck: judge test cells with the trusted re-check. students: only these (default all).
         timeout: per-cell seconds (default: Execute.timeout of the config). progress: show a bar.
     Returns:
-        {student: {"status": graded|flagged|failed, "score", "max_score", "flags", "cells", "note"}}.
+        {student: {"status": graded|flagged|failed|error|refused, "score", "max_score", "flags",
+        "cells", "note", "notes"}}.
+    Raises:
+        ValueError: no course there, an unknown assignment, or nothing to grade.
     """
     with gradebook.one_engine():
         return _autograde(course_dir, assignment, **kwargs)
 
 
+def _students(coursedir, assignment, wanted):
+    """(students to grade, {name: why refused}); ValueError when there is nothing to grade."""
+    sub_root = os.path.join(coursedir.root, coursedir.submitted_directory)
+    if not os.path.isdir(sub_root):
+        raise ValueError(f"autograde: nothing to grade: no submissions folder {sub_root} (collected submissions go "
+                         f"in {coursedir.submitted_directory}/<student>/{assignment}/{assignment}.ipynb)")
+    found, refused = [], {}
+    for entry in sorted(os.listdir(sub_root)):
+        if not os.path.isdir(os.path.join(sub_root, entry, assignment)):
+            continue
+        why = _bad_name(entry)
+        if why:
+            refused[entry.encode("utf-8", "surrogateescape").decode("utf-8", "replace")] = why
+        else:
+            found.append(entry)
+    students = [s for s in found if wanted is None or s in wanted]
+    if not students and not refused:
+        which = f"for student(s) {', '.join(wanted)} " if wanted else ""
+        raise ValueError(f"autograde: nothing to grade: no submission of {assignment} {which}in {sub_root} "
+                         f"(expected {sub_root}/<student>/{assignment}/{assignment}.ipynb)")
+    return students, refused
+
+
 def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, recheck=True,
-              students=None, timeout=None, progress=True):
+               students=None, timeout=None, progress=True):
     """The body of `autograde`. The phases overlap: while workers execute, this process prepares
     the next submissions and records finished ones, so it is the only writer of the gradebook.
     """
@@ -162,72 +335,102 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
     from nbgrader.coursedir import CourseDirectory
     from tqdm.auto import tqdm
 
+    from .course import assignments, course_root
+
     if jobs < 1:
         raise ValueError(f"autograde: `jobs` must be >= 1; got {jobs}")
-    cfg = load_course_config(course_dir)
+    root = course_root(course_dir)
+    cfg = load_course_config(root)
     coursedir = CourseDirectory(config=cfg)
+    known = assignments(root, coursedir.source_directory)
+    if assignment not in known:
+        raise ValueError(f"autograde: unknown assignment {assignment!r}; {coursedir.source_directory}/ has {known}")
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         try:
             notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
         except MissingEntry:
             raise ValueError(f"autograde: assignment {assignment!r} is not in the gradebook; "
                              "run `conv-course release` (nbgrader generate_assignment) first") from None
-    sub_root = os.path.join(coursedir.root, coursedir.submitted_directory)
-    found = sorted(s for s in os.listdir(sub_root) if os.path.isdir(os.path.join(sub_root, s, assignment))) \
-        if os.path.isdir(sub_root) else []
-    students = [s for s in found if students is None or s in students]
+    students, refused = _students(coursedir, assignment, students)
     cell_timeout = int(timeout or cfg.Execute.get("timeout", 30) or 30)
     plans = _plans(coursedir, assignment, notebooks) if recheck and students else {}
     preload = list(dict.fromkeys(m for plan in plans.values() for m in plan["modules"])) if sandbox else []
-    records, pending = {}, {}
+    previous = gradebook.load_records(root, assignment)
+    records = {name: {"status": "refused", "flags": [f"refused: {why}"], "cells": {}, "score": None,
+                      "max_score": None} for name, why in refused.items()}
+    pending, tries = {}, {}
     bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="sub", disable=not progress,
                file=sys.stderr)
+    pool = _Pool(jobs, scheduler)
 
     def finish(fut):
         job = pending.pop(fut)
+        student = job["student"]
         try:
-            records[job["student"]] = gradebook.record(cfg, coursedir, assignment, job, fut.result())
-        except Exception as err:  # noqa: BLE001  a crashed worker fails that student only
-            with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-                records[job["student"]] = gradebook.record_failed(gb, assignment, job["student"],
-                                                         f"{type(err).__name__}: {str(err)[:200]}")
+            res = fut.result()
+        except Exception as err:  # noqa: BLE001
+            if pool.broken(err) and tries.get(student, 0) < 2:  # a lost worker: try elsewhere
+                tries[student] = tries.get(student, 0) + 1
+                pending[pool.submit(grade_submission, job)] = job
+                return
+            res = {"infrastructure": f"the worker failed: {type(err).__name__}: {str(err)[:200]}"}
+        if res.get("infrastructure"):
+            records[student] = {"status": "error", "flags": [f"not graded (grader failure): {res['infrastructure']}"],
+                                "cells": {}, "score": None, "max_score": None}
+        else:
+            records[student] = gradebook.record(cfg, coursedir, assignment, job, res, previous.get(student))
         bar.update()
 
-    submit, completed, close = _pool(jobs, scheduler) if students else (None, None, lambda: None)
     try:
         for i, student in enumerate(students):
             job, error = _prepare(cfg, coursedir, assignment, student, notebooks)
             if error:
                 with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
                     records[student] = gradebook.record_failed(gb, assignment, student, error)
+                records[student]["notes"] = job.get("notes", [])
                 bar.update()
                 continue
             # warm: a local worker starts its next kernel early, when more submissions will follow
             job.update(timeout=cell_timeout, sandbox=sandbox, plans=plans, preload=preload,
                        warm=not scheduler and i < len(students) - jobs,
-                       recheck_timeout=cell_timeout * (2 + len(job["notebooks"])))
-            pending[submit(grade_submission, job)] = job
+                       recheck_timeout=cell_timeout * (2 + sum(len(p["cells"]) for p in plans.values())))
+            pending[pool.submit(grade_submission, job)] = job
             for fut in [f for f in pending if f.done()]:
                 finish(fut)
-        for fut in completed(list(pending)):
-            finish(fut)
+        while pending:
+            for fut in pool.as_completed(list(pending)):
+                finish(fut)
     finally:
-        close()
+        pool.close()
         bar.close()
-    trusted.write_flags(coursedir.root, assignment, records)
+    gradebook.write_flags(root, assignment, records)
     return records
 
 
 def summary_table(records):
-    """The per-student table and the totals line printed after a run."""
+    """The per-student table, what was refused or kept, and the totals line printed after a run."""
     from .bench import format_table
 
     rows = [{"student": s, "status": r["status"], "score": r.get("score"), "max": r.get("max_score"),
              "note": (r["flags"] or [r.get("note") or ""])[0][:70]} for s, r in sorted(records.items())]
     table = format_table(rows, [("student", "student", "{}"), ("status", "status", "{}"),
                                 ("score", "score", "{:g}"), ("max", "max", "{:g}"), ("note", "note", "{}")])
-    count = {k: sum(r["status"] == k for r in records.values()) for k in ("graded", "failed", "flagged")}
-    return table + f"\n\ngraded {count['graded']}, failed to run {count['failed']}, flagged {count['flagged']}"
+    cells = [c for r in records.values() for c in r.get("cells", {}).values()]
+    judged = sum(c.get("by") == "judge" and c.get("verdict") != "unverifiable" for c in cells)
+    lines = [table, ""]
+    if cells:
+        lines.append(f"test cells judged by the trusted re-check: {judged} of {len(cells)}"
+                     + ("" if judged == len(cells) else " (the others are scored by the sandboxed kernel: their "
+                        "checks involve objects that are not plain data, such as models or functions)"))
+    for s, r in sorted(records.items()):
+        for note in r.get("notes", []):
+            lines.append(f"{s}: {note}")
+    count = {k: sum(r["status"] == k for r in records.values())
+             for k in ("graded", "failed", "flagged", "error", "refused")}
+    lines.append(f"graded {count['graded']}, failed to run {count['failed']}, flagged {count['flagged']}"
+                 + (f", grader errors {count['error']} (not recorded; rerun them)" if count["error"] else "")
+                 + (f", refused {count['refused']}" if count["refused"] else ""))
+    return "\n".join(lines)
 
 
 def add_autograde_arguments(parser):
@@ -239,7 +442,8 @@ def add_autograde_arguments(parser):
     parser.add_argument("--no-recheck", action="store_true", help="skip the trusted re-check (not recommended)")
     parser.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in s (default: nbgrader_config)")
-    parser.add_argument("--course-dir", default=".", help="course root holding nbgrader_config.py (default .)")
+    parser.add_argument("--course-dir", default=None,
+                        help="course directory (default: here if it has nbgrader_config.py, else the repository)")
 
 
 def run_autograde(args):
@@ -265,4 +469,4 @@ def run_autograde(args):
     wall = time.perf_counter() - start
     print(summary_table(records))
     print(f"{len(records)} submissions in {wall:.1f} s ({60 * len(records) / max(wall, 1e-9):.0f} per minute)")
-    return 1 if any(r["status"] == "failed" for r in records.values()) else 0
+    return 1 if any(r["status"] in ("failed", "error", "refused") for r in records.values()) else 0

@@ -21,34 +21,79 @@ import time
 
 import nbformat
 
-__all__ = ["execute_notebook", "write_files", "close_spare"]
+__all__ = ["execute_notebook", "write_files", "close_spare", "cap_outputs", "MAX_CELL_OUTPUT", "MAX_NOTEBOOK_OUTPUT"]
 
 _SPARE = {}  # "kernel": this process's spare kernel; "finalizer": stops it when a pool worker ends
 _STARTUP_WAIT_S = 60
+
+
+MAX_CELL_OUTPUT = 1 << 20        # bytes of output kept per cell
+MAX_NOTEBOOK_OUTPUT = 4 << 20    # and per notebook, whatever the route (streams, displays, updates)
+_TRUNCATED = "[output truncated: more than {} KiB{}; the rest was not kept]\n"
+# Runs before any student code: the kernel answers and finds numpy and conv_course (without
+# importing anything from the submission's folder, which a student controls).
+_PROBE = "import importlib.util as _u\nassert _u.find_spec('numpy') and _u.find_spec('conv_course')\ndel _u"
+
+
+def _size(output):
+    return len(str(output.get("text", ""))) + len(str(output.get("data", ""))) + \
+        len(str(output.get("traceback", ""))) + len(str(output.get("evalue", "")))
+
+
+def cap_outputs(nb, per_cell=MAX_CELL_OUTPUT, per_notebook=MAX_NOTEBOOK_OUTPUT):
+    """Keep at most `per_cell` bytes of output per cell and `per_notebook` in all, in cell order;
+    what is cut is replaced by one visible "output truncated" note. Returns the bytes dropped."""
+    used, dropped = 0, 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept, here, cut = [], 0, False
+        for out in cell.get("outputs", []):
+            size = _size(out)
+            if here + size > per_cell or used + here + size > per_notebook:
+                cut, dropped = True, dropped + size
+                continue
+            kept.append(out)
+            here += size
+        if cut:
+            which = f"{per_cell >> 10}" if used + here < per_notebook - per_cell else f"{per_notebook >> 10}"
+            kept.append(nbformat.v4.new_output("stream", name="stdout", text=_TRUNCATED.format(
+                which, " in this cell" if which == f"{per_cell >> 10}" else " in this notebook")))
+        cell.outputs = kept
+        used += here
+    return dropped
 
 
 def _executor_class():
     from nbgrader.preprocessors import Execute
 
     class CappedExecute(Execute):
-        """nbgrader's Execute, with outputs capped per cell and a stop after two timeouts in a row."""
-
-        max_output_bytes = 1 << 20
+        """nbgrader's Execute with outputs capped per cell and per notebook (display updates
+        included), timeouts explained in the cell, and a stop after two timeouts in a row."""
 
         def output(self, outs, msg, display_id, cell_index):
-            used = self._used = getattr(self, "_used", {})
-            used[cell_index] = used.get(cell_index, 0) + len(str(msg.get("content", "")))
-            if used[cell_index] > self.max_output_bytes:
-                if used.get(("note", cell_index)) is None:
+            used = self._used = getattr(self, "_used", {"total": 0})
+            size = len(str(msg.get("content", "")))
+            if used.get(cell_index, 0) + size > MAX_CELL_OUTPUT or used["total"] + size > MAX_NOTEBOOK_OUTPUT:
+                if not used.get(("note", cell_index)):
                     used[("note", cell_index)] = True
-                    outs.append(nbformat.v4.new_output("stream", name="stdout", text="[output truncated]\n"))
+                    outs.append(nbformat.v4.new_output("stream", name="stdout", text=_TRUNCATED.format(
+                        MAX_CELL_OUTPUT >> 10, "")))
                 return None
+            used[cell_index] = used.get(cell_index, 0) + size
+            used["total"] += size
             return super().output(outs, msg, display_id, cell_index)
+
+        def _update_display_id(self, display_id, msg):
+            if len(str(msg.get("content", ""))) <= MAX_CELL_OUTPUT // 4:  # larger updates are dropped
+                super()._update_display_id(display_id, msg)
 
         def on_cell_executed(self, **kwargs):
             super().on_cell_executed(**kwargs)
             self.replied = getattr(self, "replied", set()) | {kwargs["cell_index"]}
             timed_out = kwargs["execute_reply"]["content"].get("ename") == "CellTimeoutError"
+            if timed_out:
+                self.timeouts = getattr(self, "timeouts", set()) | {kwargs["cell_index"]}
             if timed_out and getattr(self, "_timed_out", False):
                 raise RuntimeError("kernel unresponsive: two cells in a row timed out")
             self._timed_out = timed_out
@@ -140,7 +185,7 @@ def _hand_over(folder, files, sandbox):
     chown_tree(folder, os.stat(folder).st_uid)
 
 
-def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False):
+def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False, judged=()):
     """Run `nb` with the submission's `files` beside it, in a kernel of its own. Returns (nb, error).
 
     Args:
@@ -150,13 +195,28 @@ def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False
         sandbox: the bubblewrap kernel (False: the instructor's own python3 kernel).
         preload: modules the kernel imports before it is ready (sandbox only), e.g. "torch".
         warm: start a spare kernel for this process's next call before running this one.
+        judged: grade_ids of test cells the trusted re-check judges: not run here (no test
+            source reaches the kernel), their outputs are left empty for the judge's.
     Returns:
         (nb, error): error is None, or why the kernel stopped (every test cell it did not reach
         gets a NotExecuted error output, so it scores 0).
+    Raises:
+        InfrastructureError: the kernel did not start, or failed before any student code ran.
     """
-    kernel = _take_kernel(sandbox, preload, warm)
+    from .trusted import InfrastructureError
+
+    sources = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in judged and cell.cell_type == "code":
+            sources[i], cell.source = cell.source, ""
+    nb.cells.insert(0, nbformat.v4.new_code_cell(_PROBE))
     error = None
     executor = _executor_class()(timeout=timeout, interrupt_on_timeout=True, allow_errors=True)
+    try:
+        kernel = _take_kernel(sandbox, preload, warm)
+    except Exception as err:  # noqa: BLE001  no student code has run
+        nb.cells.pop(0)
+        raise InfrastructureError(f"the grading kernel did not start: {type(err).__name__}: {str(err)[:300]}") from None
     try:
         _hand_over(kernel["folder"], files, sandbox)
         executor.preprocess(nb, {"metadata": {"path": kernel["folder"]}}, km=kernel["km"])
@@ -164,11 +224,25 @@ def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False
         error = f"{type(err).__name__}: {str(err)[:300]}"
     finally:
         _stop(kernel)
-    replied = getattr(executor, "replied", set())
-    for i, cell in enumerate(nb.cells):  # a test cell with no reply and no error would get full points
+    probe = nb.cells.pop(0)
+    replied = {i - 1 for i in getattr(executor, "replied", set())}
+    if -1 not in replied or any(o.get("output_type") == "error" for o in probe.get("outputs", [])):
+        why = next((f"{o.get('ename')}: {o.get('evalue')}" for o in probe.get("outputs", [])
+                    if o.get("output_type") == "error"), error or "no reply")
+        raise InfrastructureError(f"the grading kernel failed before running student code ({why})")
+    for i, source in sources.items():
+        nb.cells[i].source = source
+    timeouts = {i - 1 for i in getattr(executor, "timeouts", set())}
+    for i, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and i not in replied and meta.get("grade"):
+        if i in timeouts:
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=(
+                f"[this cell ran longer than the per-cell limit of {timeout} s and was stopped; the cells "
+                "after it still ran. Make the code in this cell (or the functions it calls) faster.]\n")))
+        # a test cell with no reply and no error would get full points
+        if cell.cell_type == "code" and i not in replied and meta.get("grade") and i not in sources:
             cell.outputs.append(nbformat.v4.new_output(
                 "error", ename="NotExecuted", evalue=error or "the cell did not run",
                 traceback=[f"NotExecuted: {error or 'the cell did not run'}"]))
+    cap_outputs(nb)
     return nb, error

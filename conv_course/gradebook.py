@@ -1,19 +1,34 @@
-"""Phase 3 of `conv_course.autograde`: a worker's results into nbgrader's gradebook.
+"""Phase 3 of `conv_course.autograde`: a worker's results into nbgrader's gradebook, the one writer.
 
 Only the coordinating process calls these, so SQLite has one writer. `record` lets nbgrader's own
 Autograde converter write ``autograded/`` and the scores, with its Execute step replaced by the
-worker's outputs, then lets the trusted re-check confirm or lower each test cell's score and flag
-disagreements for manual review. `record_failed` gives a submission that could not run zero
-points, with the reason.
+worker's outputs (the trusted judge's outputs in every cell it judged). Before nbgrader sees them,
+the outputs are made safe to grade and to show:
+
+- a test cell's stderr is kept as text but does not decide its grade (nbgrader gives 0 to any
+  test cell with stderr output, so a warning or a progress bar would cost points);
+- student-produced HTML, JavaScript, SVG and markdown are shown as escaped text, so nothing a
+  student prints runs in the feedback page or in the instructor's formgrader;
+- any output line that reproduces hidden test source is removed.
+
+Human decisions survive re-runs: a manual score set in formgrader stays unless the submission
+itself changed (its digest is kept in ``trusted/<assignment>.json``). `record_failed` gives a
+submission that could not be read zero points, with the reason; infrastructure failures are
+never written (`autograde` reports them instead).
 """
 
 import contextlib
+import json
+import os
 
 import nbformat
 
-__all__ = ["record", "record_failed", "one_engine"]
+__all__ = ["record", "record_failed", "one_engine", "safe_outputs", "write_flags", "load_flags", "load_records"]
 
 _EXECUTED = {}  # (student, notebook) -> executed notebook, read by UseExecuted in phase 3
+_ACTIVE = ("text/html", "application/javascript", "text/javascript", "image/svg+xml", "text/markdown",
+           "application/vnd.jupyter.widget-view+json", "text/latex")
+_HIDDEN_NOTE = "[hidden test source removed]"
 
 
 def _autograde_class():
@@ -36,6 +51,64 @@ def _autograde_class():
     return RecordAutograde
 
 
+def _hidden_lines(nb):
+    """Lines of hidden test source (between the HIDDEN TESTS markers of test cells)."""
+    lines = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "### END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 6:
+                lines.add(line.strip())
+    return lines | {"### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"}
+
+
+def _scrub(text, hidden):
+    if not hidden or not any(h in text for h in hidden):
+        return text
+    for h in sorted(hidden, key=len, reverse=True):
+        text = text.replace(h, _HIDDEN_NOTE)
+    return text
+
+
+def safe_outputs(nb):
+    """Make every output safe to grade and show (see the module docstring). Modifies `nb`."""
+    hidden = _hidden_lines(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        grade = bool(cell.metadata.get("nbgrader", {}).get("grade"))
+        for out in cell.get("outputs", []):
+            kind = out.get("output_type")
+            if kind == "stream":
+                out["text"] = _scrub(out.get("text", ""), hidden)
+                if grade and out.get("name") == "stderr":
+                    out["name"] = "stdout"
+                    out["text"] = "".join(f"[stderr] {line}" for line in out["text"].splitlines(True))
+            elif kind in ("display_data", "execute_result"):
+                data = out.get("data", {})
+                active = [k for k in list(data) if k in _ACTIVE or "javascript" in k or "html" in k]
+                if active:
+                    shown = data.get("text/plain") or data[active[0]]
+                    shown = shown if isinstance(shown, str) else json.dumps(shown)
+                    for k in active:
+                        del data[k]
+                    data["text/plain"] = shown
+                for k, v in list(data.items()):
+                    if isinstance(v, str) and k.startswith("text/"):
+                        data[k] = _scrub(v, hidden)
+                out["metadata"] = {}
+            elif kind == "error":
+                out["evalue"] = _scrub(str(out.get("evalue", "")), hidden)
+                out["traceback"] = [_scrub(str(t), hidden) for t in out.get("traceback", [])]
+    return nb
+
+
 def record_failed(gb, assignment, student, reason):
     """Give every test cell of `student`'s submission 0 points; returns the record of a failed run."""
     gb.update_or_create_student(student)
@@ -49,11 +122,30 @@ def record_failed(gb, assignment, student, reason):
             "score": float(sub.score), "max_score": float(sub.max_score)}
 
 
-def record(cfg, coursedir, assignment, job, res):
-    """Phase 3 for one student: nbgrader writes autograded/ and scores; the re-check confirms or lowers them."""
+def _human_decisions(gb, assignment, student):
+    """{(notebook, grade_id): manual_score} that a person set (reviewed: no longer needs grading)."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return {}
+    return {(nb.name, g.name): g.manual_score for nb in sub.notebooks for g in nb.grades
+            if g.manual_score is not None and not g.needs_manual_grade}
+
+
+def record(cfg, coursedir, assignment, job, res, previous=None):
+    """Phase 3 for one student: nbgrader writes autograded/ and the scores; judged cells count as judged.
+
+    Args:
+        previous: this student's record of the last run (from `load_records`), or None.
+    """
     from nbgrader.api import Gradebook
 
     student = job["student"]
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        human = _human_decisions(gb, assignment, student)
+    unchanged = bool(previous) and previous.get("digest") == job.get("digest")
     for nb_id, outputs in res["outputs"].items():
         nb = nbformat.reads(job["notebooks"][nb_id], as_version=4)
         if len(outputs) != len(nb.cells):
@@ -61,7 +153,7 @@ def record(cfg, coursedir, assignment, job, res):
         for cell, (outs, count) in zip(nb.cells, outputs):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outs], count
-        _EXECUTED[(student, nb_id)] = nb
+        _EXECUTED[(student, nb_id)] = safe_outputs(nb)
     coursedir.assignment_id, coursedir.student_id = assignment, student
     app = _autograde_class()(coursedir=coursedir, config=cfg)
     app.force = True
@@ -70,27 +162,82 @@ def record(cfg, coursedir, assignment, job, res):
         app.start()
     finally:
         _EXECUTED.clear()
-    rec = {"status": "graded", "flags": [], "cells": {}}
+    rec = {"status": "graded", "flags": [], "cells": {}, "digest": job.get("digest"), "notes": list(job.get("notes", []))}
     if res["error"]:
         rec["note"] = res["error"]
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-        for nb_id, kernel in res["kernel"].items():
-            for gid, k_score in kernel.items():
-                status, detail = res["trusted"].get(nb_id, {}).get(gid, ("unchecked", ""))
+        for nb_id, verdicts in res["cells"].items():
+            for gid, (by, status, detail) in verdicts.items():
                 grade = gb.find_grade(gid, nb_id, assignment, student)
-                k_score = grade.auto_score if grade.auto_score is not None else k_score
-                confirmed = 0.0 if status == "fail" else k_score
-                rec["cells"][f"{nb_id}/{gid}"] = {"kernel": k_score, "confirmed": confirmed,
-                                                  "recheck": status, "detail": detail}
-                if (status == "fail" and k_score) or (status == "pass" and not k_score):
-                    rec["flags"].append(f"{nb_id}/{gid}: kernel {k_score:g}, re-check {status}: {detail}")
-                    grade.manual_score, grade.needs_manual_grade = confirmed, True
+                rec["cells"][f"{nb_id}/{gid}"] = {"score": grade.auto_score, "by": by, "verdict": status,
+                                                  "detail": detail}
+                if by == "judge" and status == "unverifiable":
+                    rec["flags"].append(f"{nb_id}/{gid}: not judged automatically: {detail}")
+                    grade.needs_manual_grade = True
+                    if (nb_id, gid) not in human:
+                        grade.manual_score = None
+                if (nb_id, gid) in human:
+                    if unchanged:
+                        grade.manual_score, grade.needs_manual_grade = human[(nb_id, gid)], False
+                        rec["cells"][f"{nb_id}/{gid}"]["manual"] = human[(nb_id, gid)]
+                    else:
+                        grade.manual_score, grade.needs_manual_grade = None, False
+                        rec["notes"].append(f"{nb_id}/{gid}: manual score {human[(nb_id, gid)]:g} dropped: "
+                                            "the submission changed since it was set")
         gb.db.commit()
+        if any(c.get("manual") is not None for c in rec["cells"].values()):
+            rec["notes"].append("kept the manual scores set in review (the submission is unchanged)")
         if rec["flags"]:
             rec["status"] = "flagged"
         sub = gb.find_submission(assignment, student)
         rec["score"], rec["max_score"] = float(sub.score), float(sub.max_score)
     return rec
+
+
+def _flags_path(course_dir, assignment):
+    return os.path.join(course_dir, "trusted", f"{assignment}.json")
+
+
+def load_records(course_dir, assignment):
+    """{student: record} of every earlier autograde run of `assignment` (empty if none)."""
+    try:
+        with open(_flags_path(course_dir, assignment)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_flags(course_dir, assignment, records):
+    """Merge this run's `records` into ``trusted/<assignment>.json`` (other students' entries stay).
+
+    Submissions whose grading failed for infrastructure reasons ("error") are not written: their
+    earlier record, if any, stays.
+    """
+    folder = os.path.join(course_dir, "trusted")
+    os.makedirs(folder, exist_ok=True)
+    merged = load_records(course_dir, assignment)
+    merged.update({s: r for s, r in records.items() if r.get("status") != "error"})
+    path = _flags_path(course_dir, assignment)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(merged, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def load_flags(course_dir):
+    """{(student, assignment): [reason, ...]} for every flagged submission (for the grades export)."""
+    folder = os.path.join(course_dir, "trusted")
+    flags = {}
+    if not os.path.isdir(folder):
+        return flags
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".json"):
+            for student, rec in load_records(course_dir, name[:-5]).items():
+                if isinstance(rec, dict) and rec.get("flags"):
+                    flags[(student, name[:-5])] = list(rec["flags"])
+    return flags
 
 
 @contextlib.contextmanager

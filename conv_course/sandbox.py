@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 
 __all__ = ["Limits", "SandboxUnavailable", "check", "bwrap_command", "start_sandboxed", "run_sandboxed",
+           "REFERENCE_CODE", "reference_free",
            "preflight", "chown_tree", "fresh_uid", "apply_limits", "add_sandbox_arguments", "run_sandbox"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -31,6 +32,50 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8
 # Runs inside the sandbox as root (privileged mode only): drop to the grading uid, then exec.
 _DROP = ("import os,sys\nu=int(sys.argv[1])\nos.setgroups([]);os.setresgid(u,u,u);os.setresuid(u,u,u)\n"
          "os.execvp(sys.argv[2],sys.argv[2:])")
+
+
+# What a reference-free sandbox hides: the course's own reference ops and checkers (the checkers
+# compute expected values with the ops), and every installed library with a convolution.
+REFERENCE_CODE = {"conv_course": ["ops.py", "_conv_fast.py", "_winograd.py", "grading"],
+                  "libraries": ["torch", "torchvision", "torchaudio", "scipy", "skimage", "sklearn", "cv2",
+                                "tensorflow", "jax", "jaxlib"]}
+_UNAVAILABLE = os.path.join(_PACKAGE_DIR, "_unavailable.py")
+
+
+def reference_free(keep=()):
+    """Paths to hide from student code so that it holds no reference implementation.
+
+    Args:
+        keep: modules the assignment's own instructor cells import (e.g. "torch" for a training
+            assignment): their libraries stay. The course's reference ops are always hidden.
+    Returns:
+        list of absolute paths (package folders or module files) for `bwrap_command(hide=...)`.
+    """
+    import importlib.util
+
+    kept = {m.split(".")[0] for m in keep}
+    paths = [os.path.join(_PACKAGE_DIR, name) for name in REFERENCE_CODE["conv_course"]]
+    for name in REFERENCE_CODE["libraries"]:
+        if name in kept:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin and os.path.isabs(spec.origin):
+            paths.append(os.path.dirname(spec.origin) if spec.submodule_search_locations else spec.origin)
+    return [p for p in paths if os.path.exists(p)]
+
+
+def _hide_args(paths):
+    """bwrap arguments that replace each hidden package or module by `_unavailable`."""
+    args = []
+    for path in paths:
+        if os.path.isdir(path):
+            args += ["--tmpfs", path, "--ro-bind", _UNAVAILABLE, os.path.join(path, "__init__.py")]
+        else:
+            args += ["--ro-bind", _UNAVAILABLE, path]
+    return args
 
 
 class SandboxUnavailable(RuntimeError):
@@ -85,7 +130,7 @@ def _mkdirs(dests, made):
     return args
 
 
-def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env=None, cwd=None):
+def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env=None, cwd=None, hide=()):
     """The full command line that runs `argv` in the sandbox.
 
     Args:
@@ -93,6 +138,7 @@ def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env
         writable: host folders bound read-write at the same path (the submission).
         binds: (host_path, sandbox_path) pairs bound read-write (the kernel's socket folder).
         uid: the unprivileged uid to drop to when run as root (None: a fresh random one).
+        hide: read-only paths to replace by a module that raises ImportError (`reference_free`).
         env: extra environment variables; nothing else of the caller's environment passes.
     Returns:
         list of str, starting with the bwrap executable.
@@ -116,6 +162,7 @@ def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env
     cmd += _mkdirs(ro, made)
     for p in ro:
         cmd += ["--ro-bind", p, p]
+    cmd += _hide_args(hide)
     for host, inside in [(w, w) for w in writable] + list(binds):
         cmd += _mkdirs([inside], made) + ["--bind", host, inside]
     cmd += ["--chdir", cwd or (writable[0] if writable else "/tmp"), "--clearenv"]
@@ -159,8 +206,9 @@ def chown_tree(path, uid):
             os.lchown(name, uid, uid)
 
 
-def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=None, output=subprocess.PIPE):
-    """Start `argv` in a fresh sandbox, cwd `workdir`; writable: `workdir`, `extra_writable`, /tmp.
+def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=None, output=subprocess.PIPE, hide=()):
+    """Start `argv` in a fresh sandbox, cwd `workdir`; writable: `workdir`, `extra_writable`, /tmp;
+    `hide`: paths replaced by a module that raises ImportError.
 
     Returns:
         subprocess.Popen, leader of its own session (kill the group to kill the sandbox).
@@ -170,7 +218,7 @@ def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=No
     if uid is not None:
         for folder in writable:
             chown_tree(folder, uid)
-    cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir)
+    cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir, hide=hide)
     return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: apply_limits(limits),
                             start_new_session=True)
 

@@ -1,56 +1,60 @@
-"""The trusted re-check: points are confirmed by code the student's kernel cannot reach.
+"""The trusted re-check: every verifiable point is decided by the instructor's checker, outside student code.
 
-1. `build_plan` runs the instructor's source notebook (solutions + hidden tests) once, outside any
-   student process, and records every call that each graded test cell makes to a name that a
-   solution cell defines: the arguments and the instructor's result (or the exception raised).
-2. `recheck` runs the student's own cells in a FRESH sandboxed plain-Python process (no IPython:
-   no input transformers, excepthooks or checker patches survive from the kernel) and makes the
-   same calls there. Only numbers come back (JSON + .npz, never pickle).
-3. The results are compared here, with the instructor's numpy, against the recorded results.
+Three processes (`conv_course._replay`), so that no process both runs student code and knows an answer:
 
-A test cell whose calls cannot be recorded as plain data (models, callables) is "unverifiable":
-its in-kernel score stands. The confirmed score of a cell is the in-kernel score if the re-check
-agrees, else 0; any disagreement is flagged for manual review.
+1. `build_plan` (instructor side, once per assignment, cached): run the instructor's notebook and
+   record every call that each test cell makes to a name a solution cell defines. A cell is
+   *verifiable* when its calls and the values it reads are plain data, and the judge (3), fed the
+   instructor's own recorded results, passes it: a self-check of the whole design.
+2. ``replay`` (sandboxed, student code): the student's cells run, then each recorded call is made
+   with its ARGUMENTS only; outputs come back as plain data. Hidden cases are generated from a
+   course secret that this process never has, and the sandbox hides the reference
+   implementations (`conv_course.sandbox.REFERENCE_CODE`), so it has no answer to copy or compute.
+   A cell that hangs or kills the process costs that cell only: the replay starts again after it.
+3. ``judge`` (instructor side, no student code): the instructor's test cell runs with the real
+   checker, each student function standing in by its replayed results. Its verdict and message
+   are the cell's score and feedback: the re-check judges exactly what the cell checks.
+
+A cell whose calls are not plain data (models, callables) is "unverifiable": its kernel score stands.
 """
 
-import ast
 import hashlib
-import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from . import _replay as codec
+from . import plaindata
+from ._replay import student_names
 
-__all__ = ["build_plan", "plan_key", "cached_plan", "recheck", "recheck_start", "recheck_finish", "compare",
-           "cell_plan", "Verdict",
-           "load_flags", "write_flags"]
+__all__ = ["build_plan", "plan_key", "cached_plan", "course_secret", "recheck", "recheck_start", "recheck_finish",
+           "cell_plan", "Verdict", "InfrastructureError"]
+
+_MAX_PLAN_FILES = 16 << 20
+_ANSWER_LIMITS = plaindata.Limits(file_bytes=64 << 20, array_bytes=32 << 20, total_bytes=64 << 20, nodes=200_000)
 
 
-def _student_names(cells):
-    """Top-level names bound by solution cells (functions, classes, variables)."""
-    names = set()
-    for cell in cells:
-        if cell["kind"] != "solution":
-            continue
-        try:
-            tree = ast.parse(cell["source"])
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names.update(t.id for t in targets if isinstance(t, ast.Name))
-    return names
+class InfrastructureError(RuntimeError):
+    """The grader itself failed (not the student's code): nothing may be recorded as a score."""
+
+
+class Verdict(tuple):
+    """(status, detail, output): status "pass", "fail" or "unverifiable"; `output` is what the cell
+    shows in the autograded notebook: {"stdout": ...} and, for a failure, {"ename", "evalue"}."""
+
+    def __new__(cls, status, detail="", output=None):
+        return super().__new__(cls, (status, detail, output or {}))
+
+    status = property(lambda self: self[0])
+    detail = property(lambda self: self[1])
+    output = property(lambda self: self[2])
 
 
 def cell_plan(nb):
-    """The cells of an nbgrader notebook as dicts: kind (code/solution/test), grade_id, source."""
+    """The code cells of an nbgrader notebook as dicts: kind (code/solution/test), grade_id, source."""
     cells = []
     for cell in nb["cells"]:
         if cell.get("cell_type") != "code":
@@ -66,37 +70,119 @@ def cell_plan(nb):
     return cells
 
 
-def build_plan(source_nb, workdir=None, timeout=600):
-    """Record the reference calls of every test cell of the instructor's notebook.
+def course_secret(course_dir):
+    """The course's secret (``trusted/secret``, created once, readable by the instructor only):
+    it seeds the hidden test cases, so no student process can generate them."""
+    folder = os.path.join(course_dir, "trusted")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "secret")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16))
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _env(secret):
+    env = dict(os.environ)
+    env.pop("CONV_COURSE_HIDDEN_SEED", None)
+    if secret:
+        env["CONV_COURSE_HIDDEN_SEED"] = secret
+    return env
+
+
+def _run(mode, box, cwd, secret, timeout):
+    """Run an instructor-side mode of `_replay` in `box`; returns its out bundle or raises."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "conv_course._replay", mode, box], cwd=cwd,
+                              capture_output=True, timeout=timeout, env=_env(secret))
+        return plaindata.read_bundle(box, "out")
+    except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+        detail = proc.stderr.decode(errors="replace")[-2000:] if "proc" in locals() else str(err)
+        raise InfrastructureError(f"trusted: the {mode} step failed: {detail}") from None
+
+
+def _folder_files(folder):
+    """{relative path: bytes} of the regular files beside the notebook (no links, no notebooks)."""
+    files, total = {}, 0
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        for name in names:
+            path = os.path.join(root, name)
+            if name.endswith(".ipynb") or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            total += os.path.getsize(path)
+            if total > _MAX_PLAN_FILES:
+                raise ValueError(f"trusted: {folder} holds more than {_MAX_PLAN_FILES >> 20} MiB beside the notebook")
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+    return files
+
+
+def build_plan(source_nb, workdir=None, timeout=600, secret=None):
+    """Record the calls of every test cell of the instructor's notebook, then self-check them.
 
     Args:
         source_nb: the source notebook (a dict from nbformat/json), with solutions and hidden tests.
-        workdir: folder to run in (a copy of the assignment's source folder); default a temp folder.
+        workdir: the assignment's source folder (or a copy): the notebook's modules and data.
+        secret: the course secret (`course_secret`) that seeds hidden cases; None: package seeds.
     Returns:
-        dict: {"cells": {grade_id: {"status", "reason", "calls", "values"}}, "arrays": [ndarray],
-        "modules": the modules the notebook imported, as `_replay.new_roots` lists them (a warm
-        grading kernel preloads them)} (kept in memory; `recheck` ships it to the sandbox).
+        dict: "cells" {grade_id: {"status", "reason", "calls", "values"}}, "arrays", "names" (student
+        names), "source" (the notebook's code cells), "files" (the folder's other files),
+        "modules" (imported by the notebook, in order: a warm kernel preloads them),
+        "setup_modules" (imported by its instructor cells), "secret".
     """
     cells = cell_plan(source_nb)
-    job = {"cells": cells, "names": sorted(_student_names(cells))}
-    with tempfile.TemporaryDirectory(prefix="conv-course-plan-") as tmp:
-        run_dir = workdir or tmp
-        _write_job(tmp, job, [])
-        proc = subprocess.run([sys.executable, "-m", "conv_course._replay", "record", tmp], cwd=run_dir,
-                              capture_output=True, timeout=timeout)
-        if proc.returncode != 0 or not os.path.exists(os.path.join(tmp, "out.json")):
-            raise RuntimeError("trusted: recording the reference calls failed:\n"
-                               + proc.stderr.decode(errors="replace")[-2000:])
-        out, arrays = codec.read_bundle(tmp, "out")
-    return {"cells": out["cells"], "arrays": arrays, "names": job["names"], "modules": out.get("modules", [])}
+    names = sorted(student_names(cells))
+    files = _folder_files(workdir) if workdir else {}
+    with tempfile.TemporaryDirectory(prefix="conv-course-plan-") as box:
+        run_dir = os.path.join(box, "work")
+        os.makedirs(run_dir)
+        _write_files(run_dir, files)
+        plaindata.write_bundle(box, "job", {"cells": cells, "names": names}, [])
+        out, arrays = _run("record", box, run_dir, secret, timeout)
+    plan = {"cells": out["cells"], "arrays": arrays, "names": names, "source": cells, "files": files,
+            "modules": out.get("modules", []), "setup_modules": out.get("setup_modules", []), "secret": secret}
+    _self_check(plan, timeout)
+    return plan
 
 
-def plan_key(source_dir):
+def _self_check(plan, timeout):
+    """Judge the instructor's own recorded results: a cell the judge does not pass is unverifiable."""
+    todo = [gid for gid, c in plan["cells"].items() if c["status"] == "ok"]
+    if not todo:
+        return
+    answers = {}
+    for gid in todo:
+        cell = plan["cells"][gid]
+        arrays = []
+        calls = [dict(c["outcome"], value=_recode(c["outcome"]["value"], plan["arrays"], arrays))
+                 if c["outcome"]["kind"] == "return" else dict(c["outcome"], message="") for c in cell["calls"]]
+        values = {n: _recode(v, plan["arrays"], arrays) for n, v in cell["values"].items()}
+        status = {n: "callable" for n in {c["name"] for c in cell["calls"]}}
+        status.update({n: "value" for n in values})
+        answers[gid] = ({"calls": calls, "values": values, "names": status}, arrays)
+    verdicts = _judge(plan, answers, timeout)
+    for gid in todo:
+        v = verdicts[gid]
+        if v["status"] != "pass":
+            plan["cells"][gid] = {"status": "unverifiable", "reason": "the checker does not pass the instructor's own "
+                                  f"recorded results ({v.get('ename', v['status'])}: {v.get('evalue', '')[:200]})"}
+
+
+def _recode(tree, arrays, into):
+    return plaindata.encode(plaindata.decode(tree, arrays), into)
+
+
+def plan_key(source_dir, secret=None):
     """sha256 (hex) of what a plan depends on: the assignment's source folder, conv_course's own
-    files (checkers, reference ops, weights) and the versions of Python, numpy and torch."""
+    files (checkers, reference ops, weights), the course secret and the versions of Python, numpy
+    and torch."""
     from importlib import metadata
 
     h = hashlib.sha256(sys.version.encode())
+    h.update(hashlib.sha256((secret or "").encode()).digest())
     for dist in ("numpy", "torch"):
         try:
             h.update(f"{dist} {metadata.version(dist)}".encode())
@@ -113,36 +199,64 @@ def plan_key(source_dir):
     return h.hexdigest()
 
 
-def cached_plan(source_dir, nb_id, cache_dir):
+def cached_plan(source_dir, nb_id, cache_dir, secret=None):
     """`build_plan` of ``<source_dir>/<nb_id>.ipynb``, kept in `cache_dir` and reused until
     `plan_key` changes: re-grading one late submission need not re-run the instructor's notebook.
 
     The cache lives in the course folder (``trusted/plans/``), which no sandbox can see.
     """
-    folder = os.path.join(cache_dir, nb_id)
-    name = plan_key(source_dir)[:32]
-    try:
-        meta, arrays = codec.read_bundle(folder, name)
-        return dict(meta, arrays=arrays)
-    except (OSError, ValueError):
-        pass
     import nbformat
 
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(source_dir, tmp, dirs_exist_ok=True)
-        plan = build_plan(nbformat.read(os.path.join(source_dir, f"{nb_id}.ipynb"), as_version=4), tmp)
+    folder = os.path.join(cache_dir, nb_id)
+    name = plan_key(source_dir, secret)[:32]
+    try:
+        meta, arrays = plaindata.read_bundle(folder, name)
+        meta["files"] = _folder_files(source_dir)
+        return dict(meta, arrays=arrays, secret=secret)
+    except (OSError, ValueError):
+        pass
+    plan = build_plan(nbformat.read(os.path.join(source_dir, f"{nb_id}.ipynb"), as_version=4), source_dir,
+                      secret=secret)
     shutil.rmtree(folder, ignore_errors=True)  # plans of older sources
     os.makedirs(folder)
-    codec.write_bundle(folder, name, {k: v for k, v in plan.items() if k != "arrays"}, plan["arrays"])
+    plaindata.write_bundle(folder, name, {k: v for k, v in plan.items() if k not in ("arrays", "files", "secret")},
+                           plan["arrays"])
     return plan
 
 
-def _write_job(folder, job, arrays):
-    codec.write_bundle(folder, "job", job, arrays)
+def _write_files(folder, files):
+    for rel, data in files.items():
+        path = os.path.normpath(os.path.join(folder, rel))
+        if path.startswith(folder + os.sep):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
 
 
-def recheck(plan, student_nb, workdir, *, sandbox=True, limits=None, timeout=120):
-    """Re-run the student's cells with the plan's calls in a fresh process; compare here.
+# ---------------------------------------------------------------- replay (sandboxed)
+
+def _replay_job(plan, student_nb, cells_of, todo, skip):
+    """What the sandbox gets: the student's cells and the recorded ARGUMENTS, never a result.
+
+    The job lists the test cells `cells_of` (the same cells, in the same order, at every restart,
+    so `skip` indices carry over) and asks for the calls of those in `todo` only.
+    """
+    cells = [c for c in cell_plan(student_nb) if c["kind"] != "test" or c["grade_id"] in cells_of]
+    seen = {c["grade_id"] for c in cells if c["kind"] == "test"}
+    cells += [{"kind": "test", "grade_id": gid, "source": ""} for gid in cells_of if gid not in seen]
+    arrays, calls, values = [], {}, {}
+    for gid in todo:
+        cell = plan["cells"][gid]
+        calls[gid] = [{"name": c["name"], "args": _recode(c["args"], plan["arrays"], arrays),
+                       "kwargs": _recode(c["kwargs"], plan["arrays"], arrays)} for c in cell["calls"]]
+        values[gid] = sorted(cell["values"])
+    job = {"cells": [dict(c, source="") if c["kind"] == "test" else c for c in cells], "calls": calls,
+           "values": values, "names": plan["names"], "skip": sorted(skip)}
+    return job, arrays
+
+
+def recheck(plan, student_nb, workdir, *, sandbox=True, limits=None, timeout=120, cell_timeout=None):
+    """Replay the student's cells with the plan's arguments in a fresh process; judge here.
 
     Args:
         plan: from `build_plan`.
@@ -151,137 +265,152 @@ def recheck(plan, student_nb, workdir, *, sandbox=True, limits=None, timeout=120
     Returns:
         dict grade_id -> Verdict.
     """
-    return recheck_finish(recheck_start(plan, student_nb, workdir, sandbox=sandbox, limits=limits), timeout)
+    handle = recheck_start(plan, student_nb, workdir, sandbox=sandbox, limits=limits, cell_timeout=cell_timeout)
+    return recheck_finish(handle, timeout)
 
 
-def recheck_start(plan, student_nb, workdir, *, sandbox=True, limits=None):
-    """Start `recheck`'s process and return a handle for `recheck_finish` (so the kernel runs meanwhile)."""
-    handle = {"plan": plan, "proc": None, "box": None, "start": time.monotonic(),
+def recheck_start(plan, student_nb, workdir, *, sandbox=True, limits=None, cell_timeout=None):
+    """Start the replay and return a handle for `recheck_finish` (so the kernel runs meanwhile)."""
+    todo = [gid for gid, c in plan["cells"].items() if c["status"] == "ok"]
+    handle = {"plan": plan, "nb": student_nb, "workdir": workdir, "sandbox": sandbox, "limits": limits,
+              "cell_timeout": cell_timeout or 30, "start": time.monotonic(), "todo": todo, "proc": None,
               "verdicts": {gid: Verdict("unverifiable", c["reason"]) for gid, c in plan["cells"].items()
-                           if c["status"] != "ok"},
-              "todo": [gid for gid, c in plan["cells"].items() if c["status"] == "ok"]}
-    if not handle["todo"]:
-        return handle
-    todo = handle["todo"]
-    cells = [c for c in cell_plan(student_nb) if c["kind"] != "test" or c["grade_id"] in todo]
-    seen = {c["grade_id"] for c in cells if c["kind"] == "test"}
-    cells += [{"kind": "test", "grade_id": gid, "source": ""} for gid in todo if gid not in seen]
-    job = {"cells": [dict(c, source="") if c["kind"] == "test" else c for c in cells],
-           "calls": {gid: plan["cells"][gid] for gid in todo}}
-    box = handle["box"] = tempfile.mkdtemp(prefix="conv-course-recheck-")  # a mount point inside: fixed
-    _write_job(box, job, plan["arrays"])
-    argv = [sys.executable, "-I", "-m", "conv_course._replay", "replay", box]
-    if sandbox:
-        from .sandbox import Limits, start_sandboxed
-
-        handle["proc"] = start_sandboxed(argv, workdir=workdir, extra_writable=[box], limits=limits or Limits(),
-                                         output=subprocess.DEVNULL)
-    else:
-        handle["proc"] = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True)
+                           if c["status"] != "ok"}}
+    if todo:
+        _launch(handle, todo, set())
     return handle
 
 
-def recheck_finish(handle, timeout=120):
-    """Wait for the re-check (killing it `timeout` s after it started) and compare. Returns the verdicts."""
-    verdicts, proc, box = dict(handle["verdicts"]), handle["proc"], handle["box"]
-    if proc is None:
-        return verdicts
+def _launch(handle, todo, skip):
+    from .sandbox import Limits, reference_free, start_sandboxed
+
+    box = handle["box"] = tempfile.mkdtemp(prefix="conv-course-recheck-")  # a mount point inside: fixed
+    job, arrays = _replay_job(handle["plan"], handle["nb"], handle["todo"], todo, skip)
+    handle["cells"] = job["cells"]
+    plaindata.write_bundle(box, "job", job, arrays)
+    argv = [sys.executable, "-I", "-m", "conv_course._replay", "replay", box]
     try:
-        proc.wait(timeout=max(0.1, timeout - (time.monotonic() - handle["start"])))
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait()
-    try:
-        got, arrays = codec.read_bundle(box, "out", max_bytes=256 << 20)
-        note = f"re-check process exited {proc.returncode} before this cell"
-    except (OSError, ValueError) as err:
-        got, arrays = {"cells": {}}, []
-        note = f"re-check process produced no readable result ({err}; exit {proc.returncode})"
-    finally:
-        shutil.rmtree(box, ignore_errors=True)
-    plan = handle["plan"]
-    for gid in handle["todo"]:
-        answer = got.get("cells", {}).get(gid) if isinstance(got.get("cells"), dict) else None
-        if answer is None:
-            verdicts[gid] = Verdict("fail", note)
+        if handle["sandbox"]:
+            hide = reference_free(keep=handle["plan"].get("setup_modules", []))
+            handle["proc"] = start_sandboxed(argv, workdir=handle["workdir"], extra_writable=[box],
+                                             limits=handle["limits"] or Limits(), output=subprocess.DEVNULL, hide=hide)
         else:
-            ok, why = compare(plan["cells"][gid], plan["arrays"], answer, arrays)
-            verdicts[gid] = Verdict("pass" if ok else "fail", why)
+            handle["proc"] = subprocess.Popen(argv, cwd=handle["workdir"], stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, start_new_session=True, env=_env(None))
+    except (OSError, RuntimeError) as err:  # bwrap or Python missing, SandboxUnavailable
+        shutil.rmtree(box, ignore_errors=True)
+        raise InfrastructureError(f"trusted: the re-check process did not start ({err})") from None
+
+
+def _progress(box):
+    try:
+        with open(os.path.join(box, "progress"), "rb") as f:
+            return f.read(32).decode(errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _watch(handle, deadline):
+    """Wait for the replay; kill it when a cell makes no progress for `cell_timeout` s or at
+    `deadline`. Returns (last progress, how it ended: "done", "exited", "timeout", "deadline")."""
+    proc, box, limit = handle["proc"], handle["box"], handle["cell_timeout"]
+    last, since = None, time.monotonic()
+    while True:
+        now = time.monotonic()
+        progress = _progress(box)
+        if progress != last:
+            last, since = progress, now
+        if proc.poll() is not None:
+            last = _progress(box)
+            return last, "done" if last == "done" else "exited"
+        if now - since > limit or now > deadline:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            return last, "timeout" if now - since > limit else "deadline"
+        time.sleep(0.02)
+
+
+def recheck_finish(handle, timeout=120):
+    """Wait for the replay (restarting it after a cell that hangs or kills it), then judge.
+
+    Raises:
+        InfrastructureError: the replay never started running the student's cells, or the judge failed.
+    """
+    verdicts, plan = dict(handle["verdicts"]), handle["plan"]
+    if handle["proc"] is None:
+        return verdicts
+    deadline = handle["start"] + timeout
+    answers, skip, todo = {}, set(), list(handle["todo"])
+    limit = handle["cell_timeout"]
+    while todo:
+        try:
+            progress, how = _watch(handle, deadline)
+            cells = handle["cells"]
+            for i, cell in enumerate(cells):
+                if cell["kind"] == "test" and cell["grade_id"] in todo:
+                    try:
+                        answers[cell["grade_id"]] = plaindata.read_bundle(handle["box"], f"cell-{i}", _ANSWER_LIMITS)
+                    except FileNotFoundError:
+                        pass
+                    except (OSError, ValueError) as err:
+                        verdicts[cell["grade_id"]] = _failed("ReplayError", "your code's results could not be read "
+                                                             f"back ({str(err)[:200]})")
+        finally:
+            shutil.rmtree(handle.pop("box"), ignore_errors=True)
+        if progress is None:
+            raise InfrastructureError(f"trusted: the re-check process did not start ({how})")
+        todo = [gid for gid in todo if gid not in answers and gid not in verdicts]
+        if how == "done" or not todo:
+            break
+        if how == "deadline":
+            for gid in todo:
+                verdicts[gid] = _failed("TimeoutError", f"the re-check of this notebook ran past its limit of "
+                                        f"{timeout:.0f} s before this test; make your functions faster")
+            break
+        stuck = int(progress)
+        if cells[stuck]["kind"] == "test" and cells[stuck]["grade_id"] in todo:
+            gid = cells[stuck]["grade_id"]
+            verdicts[gid] = _failed("TimeoutError", f"your code ran longer than {limit:g} s on this test's cases "
+                                    "(the per-cell limit): look for an endless loop or make it faster") \
+                if how == "timeout" else _failed("ProcessExit", "your code ended the Python process during this "
+                                                 "test (exit, os._exit, a crash or too much memory)")
+        skip.add(stuck)
+        todo = [gid for gid in todo if gid not in verdicts]
+        if todo:
+            _launch(handle, todo, skip)
+    judged = _judge(plan, answers, max(30.0, 2 * limit * len(answers) + 30)) if answers else {}
+    for gid, v in judged.items():
+        verdicts[gid] = _verdict(v)
     return verdicts
 
 
-class Verdict(tuple):
-    """(status, detail): status is "pass", "fail" or "unverifiable"."""
-
-    def __new__(cls, status, detail=""):
-        return super().__new__(cls, (status, detail))
-
-    status = property(lambda self: self[0])
-    detail = property(lambda self: self[1])
+def _failed(ename, evalue):
+    return Verdict("fail", f"{ename}: {evalue}", {"ename": ename, "evalue": evalue})
 
 
-def compare(reference, ref_arrays, answer, arrays):
-    """Whether the student's replayed calls give the instructor's results. Returns (ok, why)."""
-    calls, got_calls = reference["calls"], answer.get("calls")
-    if not isinstance(got_calls, list) or len(got_calls) != len(calls):
-        return False, f"expected {len(calls)} call results, got {len(got_calls or [])}"
-    for i, (call, outcome) in enumerate(zip(calls, got_calls)):
-        try:
-            same, why = _same_outcome(call["outcome"], ref_arrays, outcome, arrays)
-        except (ValueError, TypeError, KeyError, IndexError) as err:
-            same, why = False, f"unreadable result ({err})"
-        if not same:
-            return False, f"call {i + 1} `{call['name']}`: {why}"
-    for name, value in reference.get("values", {}).items():
-        got = answer.get("values", {}).get(name)
-        try:
-            same = got is not None and codec.same(codec.decode(value, ref_arrays), codec.decode(got, arrays))
-        except (ValueError, TypeError, KeyError, IndexError):
-            same = False
-        if not same:
-            return False, f"value of `{name}` differs"
-    return True, f"{len(calls)} calls and {len(reference.get('values', {}))} values agree"
+def _verdict(v):
+    if v["status"] == "pass":
+        return Verdict("pass", "the checker passed on your function's results", {"stdout": v.get("stdout", "")})
+    if v["status"] == "unjudgeable":
+        return Verdict("unverifiable", f"the checker could not be replayed: {v.get('evalue', '')}")
+    return Verdict("fail", f"{v.get('ename')}: {v.get('evalue', '')}"[:300],
+                   {"ename": v.get("ename", "Error"), "evalue": v.get("evalue", ""), "stdout": v.get("stdout", "")})
 
 
-def _same_outcome(ref, ref_arrays, got, arrays):
-    if not isinstance(got, dict) or got.get("kind") not in ("return", "raise", "missing", "unencodable"):
-        return False, "malformed result"
-    if ref["kind"] == "raise":
-        if got["kind"] != "raise":
-            return False, f"should raise {ref['types'][0]}, returned instead"
-        types = got.get("types")
-        ok = isinstance(types, list) and ref["types"][0] in types
-        return ok, "" if ok else f"should raise {ref['types'][0]}, raised {types[:1]}"
-    if got["kind"] != "return":
-        return False, {"raise": f"raised {(got.get('types') or ['?'])[0]}", "missing": "name not defined",
-                       "unencodable": "returned something that is not plain data"}[got["kind"]]
-    ok = codec.same(codec.decode(ref["value"], ref_arrays), codec.decode(got["value"], arrays))
-    return ok, "" if ok else "result differs from the instructor's"
-
-
-def write_flags(course_dir, assignment, records):
-    """Write `trusted/<assignment>.json`: per student, per cell, kernel vs confirmed score and flags."""
-    folder = os.path.join(course_dir, "trusted")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{assignment}.json")
-    with open(path, "w") as f:
-        json.dump(records, f, indent=1, sort_keys=True)
-    return path
-
-
-def load_flags(course_dir):
-    """{(student, assignment): [reason, ...]} for every flagged submission (for the grades export)."""
-    folder = os.path.join(course_dir, "trusted")
-    flags = {}
-    if not os.path.isdir(folder):
-        return flags
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".json"):
-            with open(os.path.join(folder, name)) as f:
-                for student, rec in json.load(f).items():
-                    if rec.get("flags"):
-                        flags[(student, name[:-5])] = list(rec["flags"])
-    return flags
-
-
+def _judge(plan, answers, timeout):
+    """Run the judge on {grade_id: (answer, arrays)}; returns {grade_id: verdict dict}."""
+    tests = {gid: plan["cells"][gid] for gid in answers}
+    with tempfile.TemporaryDirectory(prefix="conv-course-judge-") as box:
+        run_dir = os.path.join(box, "work")
+        os.makedirs(run_dir)
+        _write_files(run_dir, plan.get("files", {}))
+        plaindata.write_bundle(box, "job", {"cells": plan["source"], "names": plan["names"], "tests": tests},
+                               plan["arrays"])
+        for gid, (answer, arrays) in answers.items():
+            plaindata.write_bundle(box, f"answer-{gid}", answer, arrays)
+        out, _ = _run("judge", box, run_dir, plan.get("secret"), timeout)
+    got = out.get("cells", {})
+    missing = set(answers) - set(got)
+    if missing:
+        raise InfrastructureError(f"trusted: the judge gave no verdict for {sorted(missing)}")
+    return got
