@@ -47,11 +47,22 @@ def _compile(source, name):
     return compile(source, name, "exec")
 
 
+_MAIN = os.getpid()
+
+
 def _exec_cell(source, ns):
+    """Run a cell; returns "Type: message" of the error that stopped it, or None."""
+    error = None
     try:
         exec(_compile(source, "<cell>"), ns)
-    except BaseException:  # noqa: B036  a failing cell must not stop the others
-        pass
+    except BaseException as err:  # noqa: B036  a failing cell must not stop the others
+        try:
+            error = f"{type(err).__name__}: {err}"[:300]
+        except BaseException:  # noqa: B036  a hostile __str__
+            error = type(err).__name__
+    if os.getpid() != _MAIN:  # a process the cell forked ends with it: only the runner goes on
+        os._exit(0)
+    return error
 
 
 def student_names(cells):
@@ -130,12 +141,21 @@ def _record_cell(source, ns, names, tainted, arrays):
         if callable(ns.get(name)) and not isinstance(ns[name], type):
             originals[name] = ns[name]
             ns[name] = _recorder(name, ns[name], log, depth, arrays)
+    watched = []  # a test that traces how the code runs judges more than what it returns
+    hooks = {"settrace": sys.settrace, "setprofile": sys.setprofile}
+    for hook, real in hooks.items():
+        setattr(sys, hook, lambda fn, _real=real, _hook=hook: (watched.append(_hook), _real(fn))[1])
     try:
         exec(_compile(source, "<test cell>"), ns)
     except BaseException as err:  # noqa: B036
         return {"status": "unverifiable", "reason": f"reference run failed: {type(err).__name__}: {err}"[:300]}
     finally:
         ns.update(originals)
+        for hook, real in hooks.items():
+            setattr(sys, hook, real)
+    if watched:
+        return {"status": "unverifiable", "reason": f"the test watches the code run (sys.{watched[0]}), "
+                "not only what it returns: the kernel scores it"}
     bad = [e["unencodable"] for e in log if "unencodable" in e]
     values = {}
     for name in sorted((loaded & names) - set(originals)):
@@ -184,10 +204,8 @@ def new_roots(before, after):
 # ---------------------------------------------------------------- replay (student code, sandboxed)
 
 def _progress(box, cell):
-    tmp = os.path.join(box, ".progress.tmp")
-    with open(tmp, "w") as f:
+    with open(os.path.join(box, "progress"), "w") as f:  # pre-created: the box takes no new files
         f.write(str(cell))
-    os.replace(tmp, os.path.join(box, "progress"))
 
 
 def _mutations(args, kwargs, before, arrays):
@@ -229,12 +247,15 @@ def _replay_call(fn, call, arrays, out_arrays, tensors):
 def _replay(job, ns, box):
     tensors = "tensor" in json.dumps(job["calls"])
     names = set(job["names"])
+    errors = []  # why answer cells failed here, for the feedback of a test that misses a name
     for i, cell in enumerate(job["cells"]):
         if i in job["skip"]:
             continue
         _progress(box, i)
         if cell["kind"] != "test":
-            _exec_cell(cell["source"], ns)
+            error = _exec_cell(cell["source"], ns)
+            if error and cell["kind"] == "solution":
+                errors.append(error)
             continue
         gid = cell["grade_id"]
         if gid not in job["calls"]:
@@ -247,6 +268,8 @@ def _replay(job, ns, box):
                 calls.append({"kind": "missing"})
                 continue
             calls.append(_replay_call(fn, call, job["arrays"], out_arrays, tensors))
+            if os.getpid() != _MAIN:
+                os._exit(0)
         values = {}
         for name in job["values"].get(gid, []):
             if name in ns:
@@ -256,7 +279,8 @@ def _replay(job, ns, box):
                     values[name] = {"t": "opaque", "type": type(ns[name]).__name__[:100]}
         status = {n: ("callable" if callable(ns[n]) and not isinstance(ns[n], type) else "value") if n in ns
                   else "missing" for n in sorted(names)}
-        write_bundle(box, f"cell-{i}", {"calls": calls, "values": values, "names": status}, out_arrays)
+        write_bundle(box, f"cell-{i}", {"calls": calls, "values": values, "names": status, "errors": errors[:3]},
+                     out_arrays, in_place=True)
     _progress(box, "done")
 
 
@@ -281,6 +305,17 @@ def _exception(types, message):
 def _opaque(type_name):
     name = str(type_name)[:100] or "object"
     return type(name, (), {"__repr__": lambda self: f"<{name} object>"})()
+
+
+def _missing(name, errors):
+    """Stands in for a name the student's cells did not define because one of them failed."""
+
+    def missing(*args, **kwargs):
+        raise NameError(f"name '{name}' is not defined: a cell of yours failed when it ran for grading "
+                        f"({'; '.join(errors)})")
+
+    missing.__name__ = missing.__qualname__ = name
+    return missing
 
 
 def _stand_in(name, queue, ref_arrays, got_arrays, tensors):
@@ -332,10 +367,13 @@ def _judge_cell(cell, test, answer, ns, names, ref_arrays, got_arrays):
     saved = {n: ns[n] for n in names if n in ns}
     status = answer.get("names") if isinstance(answer.get("names"), dict) else {}
     values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
+    errors = [str(e)[:300] for e in answer.get("errors", []) if isinstance(e, str)][:3]
     for name in names & reads(cell["source"]):
         state = status.get(name, "missing")
         ns.pop(name, None)
-        if state == "callable":
+        if state == "missing" and errors:
+            ns[name] = _missing(name, errors)
+        elif state == "callable":
             ns[name] = _stand_in(name, queue, ref_arrays, got_arrays, tensors)
         elif state == "value" and isinstance(values.get(name), dict):
             node = values[name]
@@ -382,6 +420,9 @@ def main(mode, box):
     sys.path.insert(0, os.getcwd())  # like a kernel: modules beside the notebook import
     ns = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _Shell}
     if mode == "replay":
+        from .sandbox import seed_workdir
+
+        seed_workdir()  # in the sandbox: work on a private copy of the submission
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)  # student prints go nowhere; only the bundles count
         _replay(job, ns, box)

@@ -140,7 +140,7 @@ def _prepare(cfg, coursedir, assignment, student, notebooks):
                 digest.update(rel.encode(errors="surrogateescape") + b"\0" + hashlib.sha256(job["files"][rel]).digest())
     for nb_id in notebooks:
         path = os.path.join(sub, f"{nb_id}.ipynb")
-        if not os.path.lexists(path):
+        if not os.path.lexists(path) or os.path.islink(path):  # a link is refused (and listed) by the walk
             continue
         try:
             raw = _read_regular(path, MAX_FILES_BYTES)
@@ -246,12 +246,19 @@ class _Pool:
     def submit(self, fn, item):
         if self.client is not None:
             return self.client.submit(fn, item, pure=False)
-        if self.pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
-        return self.pool.submit(fn, item)
+        for _ in range(2):
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+            try:
+                return self.pool.submit(fn, item)
+            except BrokenProcessPool:  # a worker died: its futures fail and are retried by the caller
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+        raise RuntimeError("autograde: cannot start worker processes")
 
     def as_completed(self, futures):
         if self.client is not None:
@@ -335,16 +342,14 @@ def _autograde(course_dir, assignment, *, jobs=1, scheduler=None, sandbox=True, 
     from nbgrader.coursedir import CourseDirectory
     from tqdm.auto import tqdm
 
-    from .course import assignments, course_root
+    from .course import check_assignment, resolve_course
 
     if jobs < 1:
         raise ValueError(f"autograde: `jobs` must be >= 1; got {jobs}")
-    root = course_root(course_dir)
+    root = resolve_course(course_dir)
     cfg = load_course_config(root)
     coursedir = CourseDirectory(config=cfg)
-    known = assignments(root, coursedir.source_directory)
-    if assignment not in known:
-        raise ValueError(f"autograde: unknown assignment {assignment!r}; {coursedir.source_directory}/ has {known}")
+    check_assignment(root, assignment, coursedir.source_directory)
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         try:
             notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]

@@ -17,14 +17,12 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 
 import nbformat
 
 __all__ = ["execute_notebook", "write_files", "close_spare", "cap_outputs", "MAX_CELL_OUTPUT", "MAX_NOTEBOOK_OUTPUT"]
 
 _SPARE = {}  # "kernel": this process's spare kernel; "finalizer": stops it when a pool worker ends
-_STARTUP_WAIT_S = 60
 
 
 MAX_CELL_OUTPUT = 1 << 20        # bytes of output kept per cell
@@ -32,7 +30,8 @@ MAX_NOTEBOOK_OUTPUT = 4 << 20    # and per notebook, whatever the route (streams
 _TRUNCATED = "[output truncated: more than {} KiB{}; the rest was not kept]\n"
 # Runs before any student code: the kernel answers and finds numpy and conv_course (without
 # importing anything from the submission's folder, which a student controls).
-_PROBE = "import importlib.util as _u\nassert _u.find_spec('numpy') and _u.find_spec('conv_course')\ndel _u"
+_PROBE = ("import importlib.util as _u\nassert _u.find_spec('numpy') and _u.find_spec('conv_course')\n"
+          "from conv_course.sandbox import seed_workdir as _s\n_s()\ndel _u, _s")
 
 
 def _size(output):
@@ -102,23 +101,40 @@ def _executor_class():
 
 
 def _start_kernel(sandbox, preload):
-    """A started (not yet ready) kernel in a fresh empty folder: {"key", "km", "folder", "tmp"}."""
+    """A started (not yet ready) kernel in a fresh empty folder: {"key", "km", "folder", "tmp", "group"}."""
+    import secrets
+
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    from .sandbox_kernel import KERNEL_NAME, WORKDIR_MARKER, SandboxKernelManager
+    from .sandbox_kernel import GROUP_ENV, KERNEL_NAME, SandboxKernelManager
 
     tmp = tempfile.mkdtemp(prefix="conv-course-run-")
-    open(os.path.join(tmp, WORKDIR_MARKER), "w").close()  # the launcher may hand the folder to its uid
     folder = os.path.join(tmp, "run", "submission")
     os.makedirs(folder)
+    group = f"k-{secrets.token_hex(8)}"
     if sandbox:
         km = SandboxKernelManager(kernel_name=KERNEL_NAME)
     else:
         km = AsyncKernelManager(kernel_name="python3")
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", CONV_COURSE_PRELOAD=",".join(preload))
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", CONV_COURSE_PRELOAD=",".join(preload), **{GROUP_ENV: group})
     run_sync(km.start_kernel)(cwd=folder, env=env)
-    return {"key": (sandbox, tuple(preload)), "km": km, "folder": folder, "tmp": tmp}
+    return {"key": (sandbox, tuple(preload)), "km": km, "folder": folder, "tmp": tmp,
+            "group": group if sandbox else None}
+
+
+def _kill(kernel):
+    """Kill the kernel and everything it started (its whole cgroup, in the sandbox)."""
+    from .sandbox import Group, Limits
+
+    if kernel.get("group") and os.environ.get("CONV_COURSE_SANDBOX_CGROUPS") != "off":
+        try:
+            Group(Limits(), kernel["group"]).remove()
+        except OSError:
+            pass
+    process = getattr(getattr(kernel["km"], "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
 
 
 def _stop(kernel):
@@ -128,6 +144,7 @@ def _stop(kernel):
         run_sync(kernel["km"].shutdown_kernel)(now=True)
     except Exception:  # noqa: BLE001  already dead: its sandbox took every process with it
         pass
+    _kill(kernel)
     shutil.rmtree(kernel["tmp"], ignore_errors=True)
 
 
@@ -171,21 +188,17 @@ def write_files(folder, files):
             f.write(data)
 
 
-def _hand_over(folder, files, sandbox):
-    """Write the submission's files into a kernel's folder, owned by the folder's owner (its uid)."""
-    from .sandbox import chown_tree
-
-    if not (sandbox and os.geteuid() == 0):
-        write_files(folder, files)
-        return
-    deadline = time.monotonic() + _STARTUP_WAIT_S  # the launcher gives the empty folder to its uid as it starts
-    while os.stat(folder).st_uid == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+def _hand_over(folder, files):
+    """Write the submission's files into a kernel's folder (the sandbox reads them, read-only, and
+    copies them into its private folder when the first cell runs)."""
     write_files(folder, files)
-    chown_tree(folder, os.stat(folder).st_uid)
+    for root, dirs, names in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in names:
+            os.chmod(os.path.join(root, name), 0o644)
 
 
-def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False, judged=()):
+def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False, judged=(), notebook_timeout=None):
     """Run `nb` with the submission's `files` beside it, in a kernel of its own. Returns (nb, error).
 
     Args:
@@ -197,6 +210,8 @@ def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False
         warm: start a spare kernel for this process's next call before running this one.
         judged: grade_ids of test cells the trusted re-check judges: not run here (no test
             source reaches the kernel), their outputs are left empty for the judge's.
+        notebook_timeout: seconds for the whole notebook (default 4 x `timeout`); then the
+            kernel is killed and the cells it did not reach score 0, with the reason.
     Returns:
         (nb, error): error is None, or why the kernel stopped (every test cell it did not reach
         gets a NotExecuted error output, so it scores 0).
@@ -217,13 +232,23 @@ def execute_notebook(nb, files, *, timeout, sandbox=True, preload=(), warm=False
     except Exception as err:  # noqa: BLE001  no student code has run
         nb.cells.pop(0)
         raise InfrastructureError(f"the grading kernel did not start: {type(err).__name__}: {str(err)[:300]}") from None
+    import threading
+
+    limit = notebook_timeout or 4 * timeout
+    fired = []
+    watchdog = threading.Timer(limit, lambda: (fired.append(True), _kill(kernel)))
     try:
-        _hand_over(kernel["folder"], files, sandbox)
+        _hand_over(kernel["folder"], files)
+        watchdog.start()
         executor.preprocess(nb, {"metadata": {"path": kernel["folder"]}}, km=kernel["km"])
     except Exception as err:  # noqa: BLE001  DeadKernelError, unresponsive kernel, start failure
         error = f"{type(err).__name__}: {str(err)[:300]}"
     finally:
+        watchdog.cancel()
         _stop(kernel)
+    if fired:
+        error = (f"the notebook ran longer than its limit of {limit:g} s (the per-notebook limit) and was "
+                 "stopped; make the slow cells faster")
     probe = nb.cells.pop(0)
     replied = {i - 1 for i in getattr(executor, "replied", set())}
     if -1 not in replied or any(o.get("output_type") == "error" for o in probe.get("outputs", [])):

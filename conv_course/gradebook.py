@@ -20,8 +20,12 @@ never written (`autograde` reports them instead).
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 
 import nbformat
+
+from .execution import write_files
 
 __all__ = ["record", "record_failed", "one_engine", "safe_outputs", "write_flags", "load_flags", "load_records"]
 
@@ -154,14 +158,26 @@ def record(cfg, coursedir, assignment, job, res, previous=None):
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outs], count
         _EXECUTED[(student, nb_id)] = safe_outputs(nb)
+    # nbgrader copies the submission's folder into autograded/: give it a staging copy holding only
+    # what phase 1 accepted (regular files, no links, no special files), never the live folder
+    staging = tempfile.mkdtemp(prefix="conv-course-record-")
+    folder = os.path.join(staging, student, assignment)
+    os.makedirs(folder)
+    write_files(folder, job["files"])
+    for nb_id, text in job["notebooks"].items():
+        with open(os.path.join(folder, f"{nb_id}.ipynb"), "w") as f:
+            f.write(text)
     coursedir.assignment_id, coursedir.student_id = assignment, student
+    submitted, coursedir.submitted_directory = coursedir.submitted_directory, staging
     app = _autograde_class()(coursedir=coursedir, config=cfg)
     app.force = True
     app.log.setLevel("ERROR")
     try:
         app.start()
     finally:
+        coursedir.submitted_directory = submitted
         _EXECUTED.clear()
+        shutil.rmtree(staging, ignore_errors=True)
     rec = {"status": "graded", "flags": [], "cells": {}, "digest": job.get("digest"), "notes": list(job.get("notes", []))}
     if res["error"]:
         rec["note"] = res["error"]

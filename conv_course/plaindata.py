@@ -133,14 +133,16 @@ def same(want, got, rtol=1e-5, atol=1e-8):
     return False
 
 
-def write_bundle(folder, name, obj, arrays):
-    """Write `name`.json and `name`.npz (uncompressed) into `folder`, each replaced atomically."""
+def write_bundle(folder, name, obj, arrays, in_place=False):
+    """Write `name`.json and `name`.npz (uncompressed) into `folder`, each replaced atomically, or,
+    `in_place`, written into the existing files (a folder the writer may not create files in)."""
     writers = ((".npz", lambda f: np.savez(f, *arrays)), (".json", lambda f: f.write(json.dumps(obj).encode())))
     for ext, write in writers:
-        tmp = os.path.join(folder, f".{name}{ext}.tmp")
-        with open(tmp, "wb") as f:
+        path = os.path.join(folder, name + ext)
+        with open(path if in_place else os.path.join(folder, f".{name}{ext}.tmp"), "wb") as f:
             write(f)
-        os.replace(tmp, os.path.join(folder, name + ext))
+        if not in_place:
+            os.replace(f.name, path)
 
 
 def _read_regular(path, max_bytes):
@@ -218,6 +220,8 @@ def read_bundle(folder, name, limits=None):
     inflating), pickles, deep or huge trees.
     """
     limits = limits or Limits()
+    if os.path.isfile(os.path.join(folder, name + ".json")) and not os.path.getsize(os.path.join(folder, name + ".json")):
+        raise FileNotFoundError(f"{name}.json is empty: nothing was written")
     try:
         obj = json.loads(_read_regular(os.path.join(folder, name + ".json"), limits.file_bytes).decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 
 __all__ = ["Limits", "SandboxUnavailable", "check", "bwrap_command", "start_sandboxed", "run_sandboxed",
-           "REFERENCE_CODE", "reference_free",
+           "REFERENCE_CODE", "reference_free", "seed_workdir", "Group", "cgroup_support", "sandbox_group", "SUBMISSION",
            "preflight", "chown_tree", "fresh_uid", "apply_limits", "add_sandbox_arguments", "run_sandbox"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -84,7 +84,9 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-sandbox rlimits. memory is the address space (bytes); nproc counts threads too."""
+    """Limits of one sandbox. `memory` (bytes) and `nproc` (tasks, threads included) hold for the whole
+    sandbox, every process together (a cgroup), and per process (rlimits: address space, processes);
+    `tmp_size` bounds /tmp and `disk` the private copy of the working folder (both size-capped tmpfs)."""
 
     memory: int = 4 << 30
     nproc: int = 256
@@ -92,6 +94,106 @@ class Limits:
     nofile: int = 256
     cpu_seconds: int = 900
     tmp_size: int = 256 << 20
+    disk: int = 256 << 20
+
+
+_CGROUP_ROOTS = {"memory": "/sys/fs/cgroup/memory", "pids": "/sys/fs/cgroup/pids"}   # cgroup v1
+_CGROUP_V2 = "/sys/fs/cgroup"
+
+
+class Group:
+    """A cgroup for one sandbox: memory and task limits over all its processes, and a sure kill.
+
+    cgroup v2 (one hierarchy with the memory and pids controllers) or v1 (one each). Needs
+    write access to the cgroup file system (root, or a delegated subtree).
+    """
+
+    def __init__(self, limits, name=None):
+        self.name = name or f"s-{secrets.token_hex(8)}"
+        self.paths = []
+        for root, files in _cgroup_layout(limits):
+            path = os.path.join(root, "conv-course", self.name)
+            os.makedirs(path, exist_ok=True)
+            self.paths.append(path)
+            for file, value in files.items():
+                with open(os.path.join(path, file), "w") as f:
+                    f.write(str(value))
+
+    def join(self, pid=0):
+        """Move process `pid` (0: the caller) into the group; its children follow."""
+        for path in self.paths:
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(pid or os.getpid()))
+
+    def pids(self):
+        found = set()
+        for path in self.paths:
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    found |= {int(p) for p in f.read().split()}
+            except OSError:
+                pass
+        return found
+
+    def remove(self):
+        """Kill every process in the group, then remove it."""
+        import time
+
+        for _ in range(50):
+            pids = self.pids()
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+            if not pids:
+                break
+            time.sleep(0.02)
+        for path in self.paths:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
+def _cgroup_layout(limits):
+    """[(controller root, {file: value})] for this machine; [] when cgroups cannot be used here."""
+    v2 = os.path.join(_CGROUP_V2, "cgroup.controllers")
+    if os.path.exists(v2):
+        with open(v2) as f:
+            if {"memory", "pids"} <= set(f.read().split()):
+                return [(_CGROUP_V2, {"memory.max": limits.memory, "memory.swap.max": 0, "pids.max": limits.nproc})]
+    if all(os.path.isdir(p) for p in _CGROUP_ROOTS.values()):
+        return [(_CGROUP_ROOTS["memory"], {"memory.limit_in_bytes": limits.memory}),
+                (_CGROUP_ROOTS["pids"], {"pids.max": limits.nproc})]
+    return []
+
+
+def cgroup_support():
+    """(ok, detail): whether per-sandbox limits (cgroups) work here. Set CONV_COURSE_SANDBOX_CGROUPS=off
+    to accept per-process limits only, where cgroups are not available (explicitly, never silently)."""
+    if os.environ.get("CONV_COURSE_SANDBOX_CGROUPS") == "off":
+        return True, "off (CONV_COURSE_SANDBOX_CGROUPS=off): per-process limits only"
+    if not _cgroup_layout(Limits()):
+        return False, "no cgroup file system with the memory and pids controllers (/sys/fs/cgroup)"
+    try:
+        group = Group(Limits(memory=64 << 20, nproc=8))
+        group.remove()
+    except OSError as err:
+        return False, (f"cannot create a cgroup ({err.strerror}): run as root, or delegate a cgroup subtree, or set "
+                       "CONV_COURSE_SANDBOX_CGROUPS=off to accept per-process limits only")
+    return True, f"memory and pids limits per sandbox ({group.paths[0].rsplit('/conv-course/', 1)[0]})"
+
+
+def sandbox_group(limits, name=None):
+    """A `Group` for a new sandbox, or None where cgroups are explicitly off; raises SandboxUnavailable
+    where they are needed and missing (fail closed)."""
+    if os.environ.get("CONV_COURSE_SANDBOX_CGROUPS") == "off":
+        return None
+    try:
+        return Group(limits, name)
+    except OSError as err:
+        raise SandboxUnavailable(f"sandbox: per-sandbox limits need cgroups: {err}; see `conv-course sandbox check`") from None
 
 
 def _bwrap():
@@ -130,7 +232,11 @@ def _mkdirs(dests, made):
     return args
 
 
-def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env=None, cwd=None, hide=()):
+SUBMISSION = "/run/submission"   # where a sandbox sees its working folder's host copy, read-only
+
+
+def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env=None, cwd=None, hide=(),
+                  private=None):
     """The full command line that runs `argv` in the sandbox.
 
     Args:
@@ -139,6 +245,8 @@ def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env
         binds: (host_path, sandbox_path) pairs bound read-write (the kernel's socket folder).
         uid: the unprivileged uid to drop to when run as root (None: a fresh random one).
         hide: read-only paths to replace by a module that raises ImportError (`reference_free`).
+        private: a host folder seen read-only at `SUBMISSION`, with an empty tmpfs of `limits.disk`
+            bytes at its own path: the sandbox works on a private copy and cannot fill the host disk.
         env: extra environment variables; nothing else of the caller's environment passes.
     Returns:
         list of str, starting with the bwrap executable.
@@ -165,7 +273,10 @@ def bwrap_command(argv, *, writable=(), binds=(), limits=Limits(), uid=None, env
     cmd += _hide_args(hide)
     for host, inside in [(w, w) for w in writable] + list(binds):
         cmd += _mkdirs([inside], made) + ["--bind", host, inside]
-    cmd += ["--chdir", cwd or (writable[0] if writable else "/tmp"), "--clearenv"]
+    if private:
+        cmd += _mkdirs([SUBMISSION, private], made) + ["--ro-bind", private, SUBMISSION, "--size", str(limits.disk),
+                                                       "--perms", "1777", "--tmpfs", private]
+    cmd += ["--chdir", cwd or private or (writable[0] if writable else "/tmp"), "--clearenv"]
     for key, value in {**_ENV, **(env or {})}.items():
         cmd += ["--setenv", key, str(value)]
     if privileged:
@@ -206,21 +317,67 @@ def chown_tree(path, uid):
             os.lchown(name, uid, uid)
 
 
-def start_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), env=None, output=subprocess.PIPE, hide=()):
-    """Start `argv` in a fresh sandbox, cwd `workdir`; writable: `workdir`, `extra_writable`, /tmp;
-    `hide`: paths replaced by a module that raises ImportError.
+def start_sandboxed(argv, *, workdir, extra_writable=(), writable_files=(), limits=Limits(), env=None,
+                    output=subprocess.PIPE, hide=()):
+    """Start `argv` in a fresh sandbox of its own cgroup, cwd a private copy of `workdir`.
 
+    Args:
+        workdir: host folder the sandbox sees read-only at `SUBMISSION` and copies (it may; the
+            runner does) into a size-capped tmpfs at the same path, its working folder.
+        extra_writable: host folders bound read-write; as root they stay root's, so the sandbox can
+            write only the `writable_files` in them, which it is given (pre-created, bounded by fsize).
     Returns:
-        subprocess.Popen, leader of its own session (kill the group to kill the sandbox).
+        subprocess.Popen, leader of its own session, with `.group` (a `Group`, or None where cgroups
+        are explicitly off): `remove()` it when the process is done.
     """
     uid = fresh_uid() if os.geteuid() == 0 else None
-    writable = [workdir, *extra_writable]
     if uid is not None:
-        for folder in writable:
-            chown_tree(folder, uid)
-    cmd = bwrap_command(argv, writable=writable, limits=limits, uid=uid, env=env, cwd=workdir, hide=hide)
-    return subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=lambda: apply_limits(limits),
-                            start_new_session=True)
+        for path in writable_files:
+            os.lchown(path, uid, uid)
+    _readable(workdir)
+    group = sandbox_group(limits)
+    cmd = bwrap_command(argv, writable=list(extra_writable), limits=limits, uid=uid, env=env, cwd=workdir,
+                        hide=hide, private=workdir)
+
+    def enter():
+        if group is not None:
+            group.join()
+        apply_limits(limits)
+
+    try:
+        proc = subprocess.Popen(cmd, stdout=output, stderr=output, preexec_fn=enter, start_new_session=True)
+    except BaseException:
+        if group is not None:
+            group.remove()
+        raise
+    proc.group = group
+    return proc
+
+
+def seed_workdir(dest="."):
+    """Inside a sandbox: copy the read-only submission (`SUBMISSION`) into the private working folder.
+
+    Regular files and folders only; returns the number of files copied (0 outside a sandbox)."""
+    count = 0
+    for root, dirs, files in os.walk(SUBMISSION):
+        rel = os.path.relpath(root, SUBMISSION)
+        os.makedirs(os.path.join(dest, rel), exist_ok=True)
+        for name in files:
+            src = os.path.join(root, name)
+            if os.path.isfile(src) and not os.path.islink(src):
+                shutil.copyfile(src, os.path.join(dest, rel, name))
+                count += 1
+    return count
+
+
+def _readable(folder):
+    """Let any uid read `folder` (its files are copied in by the sandbox's own uid)."""
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
 
 
 def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=60, env=None):
@@ -237,6 +394,9 @@ def run_sandboxed(argv, *, workdir, extra_writable=(), limits=Limits(), timeout=
         os.killpg(proc.pid, 9)
         out, err = proc.communicate()
         return subprocess.CompletedProcess(cmd, -9, out, err + b"\nsandbox: timed out")
+    finally:
+        if proc.group is not None:
+            proc.group.remove()
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
@@ -270,6 +430,7 @@ def check():
     results.append(("no network", not probe["network"], "connect() fails" if not probe["network"] else "CONNECTED"))
     results.append(("repository hidden", probe["hidden"], outside))
     results.append(("unprivileged uid", probe["uid"] != 0, f"uid {probe['uid']}"))
+    results.append(("per-sandbox limits", *cgroup_support()))
     results.append(("kernelspec installed", *_kernelspec_state()))
     return results
 
@@ -293,7 +454,7 @@ def preflight():
     """Raise SandboxUnavailable unless bwrap runs here; install the kernelspec if missing or stale."""
     from .sandbox_kernel import install
 
-    failed = [f"{what}: {detail}" for what, ok, detail in check()[:3] if not ok]
+    failed = [f"{what}: {detail}" for what, ok, detail in check() if not ok and what != "kernelspec installed"]
     if failed:
         raise SandboxUnavailable("; ".join(failed))
     if not _kernelspec_state()[0]:

@@ -18,13 +18,12 @@ import stat
 import sys
 import tempfile
 
-from .sandbox import Limits, SandboxUnavailable, apply_limits, bwrap_command, chown_tree, fresh_uid
+from .sandbox import Limits, SandboxUnavailable, apply_limits, bwrap_command, chown_tree, fresh_uid, sandbox_group
 
-__all__ = ["KERNEL_NAME", "WORKDIR_MARKER", "kernelspec", "install", "socket_root", "launch",
-           "SandboxKernelManager"]
+__all__ = ["KERNEL_NAME", "GROUP_ENV", "kernelspec", "install", "socket_root", "launch", "SandboxKernelManager"]
 
 KERNEL_NAME = "conv-course-sandbox"
-WORKDIR_MARKER = ".conv-course-sandbox-workdir"   # folders the launcher may hand to the sandbox uid
+GROUP_ENV = "CONV_COURSE_CGROUP"   # the name of the kernel's cgroup, so its starter can remove it
 
 
 def kernelspec(limits=None):
@@ -90,17 +89,17 @@ def launch(connection_file, extra_args=()):
             os.symlink(os.path.join(private, f"{prefix}-{port}"), link)
     inner_conn = os.path.join(sock_dir, os.path.basename(connection_file))
     shutil.copy(connection_file, os.path.join(private, os.path.basename(connection_file)))
-    writable = [cwd] if cwd != "/" else []
     if privileged:
         chown_tree(private, uid)
-        if any(os.path.exists(os.path.join(d, WORKDIR_MARKER)) for d in (cwd, os.path.dirname(cwd),
-                                                                         os.path.dirname(os.path.dirname(cwd)))):
-            chown_tree(cwd, uid)
     argv = [sys.executable, "-m", "conv_course._kernel", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
             *extra_args]
     passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION", "CONV_COURSE_PRELOAD") if k in os.environ}
-    cmd = bwrap_command(argv, writable=writable, binds=[(private, sock_dir)], limits=limits, uid=uid,
-                        cwd=cwd, env=passed)
+    # the notebook's folder is seen read-only; the kernel works on a private, size-capped copy of it
+    cmd = bwrap_command(argv, binds=[(private, sock_dir)], limits=limits, uid=uid, cwd=cwd, env=passed,
+                        private=cwd if cwd != "/" else None)
+    group = sandbox_group(limits, os.environ.get(GROUP_ENV))
+    if group is not None:
+        group.join()  # every process of the kernel, together, within the limits; killed with the group
     apply_limits(limits)
     if not os.environ.get("CONV_COURSE_SANDBOX_DEBUG"):  # ipykernel's banner is noise in a grading run
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -288,11 +288,18 @@ def _launch(handle, todo, skip):
     job, arrays = _replay_job(handle["plan"], handle["nb"], handle["todo"], todo, skip)
     handle["cells"] = job["cells"]
     plaindata.write_bundle(box, "job", job, arrays)
+    # the only files the replay may write: its progress and one bundle per test cell, each at most
+    # Limits.fsize bytes (as root the box itself stays root's: no other file can be created there)
+    outputs = [os.path.join(box, "progress")] + [os.path.join(box, f"cell-{i}{ext}") for i, c in enumerate(job["cells"])
+                                                 if c["kind"] == "test" for ext in (".json", ".npz")]
+    for path in outputs:
+        open(path, "wb").close()
+    os.chmod(box, 0o755)
     argv = [sys.executable, "-I", "-m", "conv_course._replay", "replay", box]
     try:
         if handle["sandbox"]:
             hide = reference_free(keep=handle["plan"].get("setup_modules", []))
-            handle["proc"] = start_sandboxed(argv, workdir=handle["workdir"], extra_writable=[box],
+            handle["proc"] = start_sandboxed(argv, workdir=handle["workdir"], extra_writable=[box], writable_files=outputs,
                                              limits=handle["limits"] or Limits(), output=subprocess.DEVNULL, hide=hide)
         else:
             handle["proc"] = subprocess.Popen(argv, cwd=handle["workdir"], stdout=subprocess.DEVNULL,
@@ -305,29 +312,38 @@ def _launch(handle, todo, skip):
 def _progress(box):
     try:
         with open(os.path.join(box, "progress"), "rb") as f:
-            return f.read(32).decode(errors="replace").strip()
+            return f.read(32).decode(errors="replace").strip() or None
     except OSError:
         return None
 
 
 def _watch(handle, deadline):
     """Wait for the replay; kill it when a cell makes no progress for `cell_timeout` s or at
-    `deadline`. Returns (last progress, how it ended: "done", "exited", "timeout", "deadline")."""
+    `deadline`. Returns (last progress seen, how it ended: "done", "exited", "timeout", "deadline")."""
     proc, box, limit = handle["proc"], handle["box"], handle["cell_timeout"]
     last, since = None, time.monotonic()
     while True:
         now = time.monotonic()
         progress = _progress(box)
-        if progress != last:
+        if progress is not None and progress != last:  # an empty read (a write in flight) is no news
             last, since = progress, now
         if proc.poll() is not None:
-            last = _progress(box)
+            _end(proc)
+            last = _progress(box) or last
             return last, "done" if last == "done" else "exited"
         if now - since > limit or now > deadline:
             os.killpg(proc.pid, 9)
             proc.wait()
+            _end(proc)
             return last, "timeout" if now - since > limit else "deadline"
         time.sleep(0.02)
+
+
+def _end(proc):
+    """Make sure nothing of a finished replay's sandbox survives (its cgroup, when it has one)."""
+    group = getattr(proc, "group", None)
+    if group is not None:
+        group.remove()
 
 
 def recheck_finish(handle, timeout=120):
@@ -367,7 +383,9 @@ def recheck_finish(handle, timeout=120):
                 verdicts[gid] = _failed("TimeoutError", f"the re-check of this notebook ran past its limit of "
                                         f"{timeout:.0f} s before this test; make your functions faster")
             break
-        stuck = int(progress)
+        stuck = int(progress) if progress.isdigit() and int(progress) < len(cells) else None
+        if stuck is None:  # the student's code wrote into the progress file: go on after the next test
+            stuck = next((i for i, c in enumerate(cells) if c["kind"] == "test" and c["grade_id"] in todo), 0)
         if cells[stuck]["kind"] == "test" and cells[stuck]["grade_id"] in todo:
             gid = cells[stuck]["grade_id"]
             verdicts[gid] = _failed("TimeoutError", f"your code ran longer than {limit:g} s on this test's cases "

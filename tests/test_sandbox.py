@@ -18,7 +18,7 @@ def _py(code, workdir, **kwargs):
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
-def test_outside_files_are_invisible_and_only_workdir_is_writable(tmp_path):
+def test_outside_files_are_invisible_and_writes_stay_private(tmp_path):
     secret = tmp_path / "secret"
     secret.mkdir()
     (secret / "gradebook.db").write_text("grades")
@@ -40,7 +40,31 @@ print(os.getuid() != 0, os.environ.get('CONV_SECRET'))"""
         del os.environ["CONV_SECRET"]
     assert code == 0, err
     assert out.split() == ["False", "False", str(os.geteuid() == 0), "None"]
-    assert (work / "mine.txt").read_text() == "ok"
+    assert not (work / "mine.txt").exists()  # the sandbox wrote into its private copy, not the host disk
+
+
+def test_the_submission_is_seen_read_only_and_copied_into_a_capped_private_folder(tmp_path):
+    (tmp_path / "data.txt").write_text("input")
+    code = ("from conv_course.sandbox import seed_workdir\nprint(seed_workdir(), open('data.txt').read())\n"
+            "try:\n    open('/run/submission/x', 'w')\nexcept OSError as e:\n    print('read-only', e.errno)\n"
+            "try:\n    open('big', 'wb').write(bytes(40 << 20))\nexcept OSError as e:\n    print('full', e.errno)\n")
+    limits = sandbox.Limits(disk=16 << 20)
+    proc = sandbox.run_sandboxed([sys.executable, "-I", "-c", code], workdir=str(tmp_path), limits=limits, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().split() == ["1", "input", "read-only", "30", "full", "28"]  # EROFS, ENOSPC
+    assert sorted(os.listdir(tmp_path)) == ["data.txt"]
+
+
+@pytest.mark.skipif(os.environ.get("CONV_COURSE_SANDBOX_CGROUPS") == "off", reason="cgroups switched off")
+def test_memory_is_limited_for_the_whole_sandbox_not_per_process(tmp_path):
+    """Three processes of 100 MB each: within every per-process limit, over the sandbox's 200 MB."""
+    code = ("import os, time\nkids = []\nfor _ in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        b = bytearray(100 << 20)\n        time.sleep(2)\n        os._exit(0)\n    kids.append(pid)\n"
+            "print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in kids))")
+    limits = sandbox.Limits(memory=200 << 20)
+    proc = sandbox.run_sandboxed([sys.executable, "-I", "-c", code], workdir=str(tmp_path), limits=limits, timeout=60)
+    codes = proc.stdout.decode().strip()
+    assert codes and codes != "[0, 0, 0]" and "-9" in codes, (codes, proc.stderr.decode()[-1000:])
 
 
 def test_no_network(tmp_path):
@@ -56,10 +80,9 @@ def test_memory_limit_raises_memory_error(tmp_path):
 
 
 def test_file_size_limit(tmp_path):
-    code, out, _ = _py("try:\n    open('big', 'wb').write(bytes(2 << 20))\nexcept OSError as e:\n    print(e.errno)",
-                       tmp_path, limits=Limits(fsize=1 << 20))
-    assert out.strip() == "27"  # EFBIG
-    assert os.path.getsize(tmp_path / "big") <= 1 << 20
+    code, out, _ = _py("import os\ntry:\n    open('big', 'wb').write(bytes(2 << 20))\nexcept OSError as e:\n"
+                       "    print(e.errno, os.path.getsize('big') <= 1 << 20)", tmp_path, limits=Limits(fsize=1 << 20))
+    assert out.split() == ["27", "True"]  # EFBIG
 
 
 def test_fork_bomb_is_bounded_and_reaped(tmp_path):

@@ -15,8 +15,9 @@ Usage in a test module (one course per module, one nbgrader call for all its sub
         r = graded.result("flipped")
         assert r.scores["test_corr2d_basic"] == 0 and "kernel is flipped" in r.text("test_corr2d_basic")
 
-Everything runs real nbgrader (its command line, in the temporary course directory, with the
-repository's nbgrader_config.py), unsandboxed.
+Submissions are graded the way instructors grade them: `conv-course autograde` (the sandboxed
+kernel, the trusted re-check and judge, nbgrader's gradebook), in the temporary course directory
+with the repository's nbgrader_config.py.
 """
 
 import copy
@@ -142,23 +143,26 @@ class Course:
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, path)
 
-    def grade_class(self, submissions, delete=(), extra=()):
+    def grade_class(self, submissions, delete=(), timeout=None):
         """Submit the solution, the untouched release, one variant per entry of `submissions`
         (student -> {grade_id: new source}) and, if `delete` names cells, a student who deleted
-        them; then autograde everyone in one nbgrader call (`extra`: nbgrader options)."""
+        them; then autograde everyone in one run (`timeout`: seconds per cell)."""
         self.submit("solution", self.solution())
         self.submit("untouched", self.release())
         for student, replace in submissions.items():
             self.submit(student, self.variant(replace=replace))
         if delete:
             self.submit("deleted_cells", self.variant(delete=delete))
-        self.autograde(*extra)
+        self.autograde(timeout)
         return self
 
-    def autograde(self, *extra):
-        """Autograde every submission in one nbgrader call; `extra` are nbgrader options,
-        e.g. "--Execute.timeout=5"."""
-        self.run("autograde", self.assignment, "--force", *extra)
+    def autograde(self, timeout=None):
+        """Autograde every submission with `conv-course autograde --jobs 2` (sandbox and re-check on)."""
+        from conv_course.autograde import autograde
+
+        self.records = autograde(str(self.root), self.assignment, jobs=2, timeout=timeout, progress=False)
+        failed = {s: r["flags"] for s, r in self.records.items() if r["status"] == "error"}
+        assert not failed, f"grader errors: {failed}"
 
     def feedback(self):
         assert course_mod.feedback(self.assignment, str(self.root), quiet=True) == 0, "generate_feedback failed"

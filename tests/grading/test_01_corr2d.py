@@ -5,6 +5,7 @@ test_corr2d_edge (1 point each). All submissions are autograded in ONE nbgrader 
 """
 
 import csv
+import re
 import shutil
 
 import pytest
@@ -75,6 +76,7 @@ SUBMISSIONS = {
     "reference": {"corr2d": "from scipy.signal import correlate2d\n\n"
                             "def corr2d(image, kernel, stride=1, padding=0):\n"
                             "    return correlate2d(np.pad(image, padding), kernel, mode='valid')[::stride, ::stride]\n"},
+    "always_float64": {"corr2d": corr2d_source(dtype="np.float64")},
     "hidden_only": {"corr2d": HIDDEN_ONLY},
     "infinite_stride": {"corr2d": INFINITE_STRIDE},
 }
@@ -90,9 +92,11 @@ EXPECTED = {
     "swapped": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "height and width are swapped"}),
     "truncated_and_no_plus_one": ([0, 1, 1, 1, 0], {"test_corr2d_edge": "integer truncation",
                                                     "test_output_size": "you forgot the + 1"}),
-    "reference": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "called scipy.signal.correlate2d while being checked"}),
+    "reference": ([1, 0, 0, 0, 0], {"test_corr2d_basic": "scipy is not available to student code while it is graded"}),
+    "always_float64": ([1, 1, 1, 1, 0], {"test_corr2d_edge": "returned dtype float64; expected float32 = "
+                                                             "np.result_type(image, kernel)"}),
     "hidden_only": ([1, 1, 1, 1, 0], {}),
-    "infinite_stride": ([1, 1, 1, 0, 1], {"test_corr2d_stride": "CellTimeoutError"}),
+    "infinite_stride": ([1, 1, 1, 0, 1], {"test_corr2d_stride": "the per-cell limit"}),
 }
 
 
@@ -100,7 +104,7 @@ EXPECTED = {
 def graded(course_factory):
     # A student who deleted a test cell and an answer cell: graded, not crashed.
     return course_factory(A).grade_class(
-        SUBMISSIONS, delete=["test_corr2d_padding", "conv_output_size"], extra=["--Execute.timeout=8"])
+        SUBMISSIONS, delete=["test_corr2d_padding", "conv_output_size"], timeout=8)
 
 
 def test_solution_gets_full_marks(graded):
@@ -118,6 +122,16 @@ def test_untouched_release_gets_zero(graded):
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_wrong_variant_gets_partial_score_and_diagnosis(graded, student):
     graded.result(student).check(CELLS, *EXPECTED[student])
+
+
+def test_failing_check_shows_its_message_first_without_checker_frames(graded):
+    cell = next(c for c in graded.result("flipped").notebook.cells
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_corr2d_basic")
+    error = next(o for o in cell.outputs if o.output_type == "error")
+    traceback = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", "\n".join(error.traceback))
+    assert traceback.startswith("AssertionError: wrong corr2d output for case"), traceback
+    assert "the kernel is flipped" in traceback
+    assert "conv_course/grading" not in traceback and "check_array" not in traceback, traceback
 
 
 def test_hidden_only_failure_is_really_hidden():
@@ -146,7 +160,7 @@ def test_feedback_hides_hidden_tests_and_solutions(graded):
     # A failing hidden test still shows the checker's message, but not the cell's hidden lines.
     assert "wrong corr2d output" in pages["hidden_only"]
     assert "traceback not shown" in pages["hidden_only"]
-    assert "CellTimeoutError" in pages["infinite_stride"]
+    assert "the per-cell limit" in pages["infinite_stride"]
 
 
 def test_grades_csv_lists_every_student(graded):
@@ -159,10 +173,10 @@ def test_grades_csv_lists_every_student(graded):
 
 
 def test_grades_csv_flags_what_the_trusted_recheck_disputed(graded):
-    from conv_course import trusted
+    from conv_course import gradebook
 
-    trusted.write_flags(str(graded.root), A, {"stride_ignored": {"flags": ["cell stride: kernel 1, confirmed 0"]},
-                                              "solution": {"flags": []}})
+    gradebook.write_flags(str(graded.root), A, {"stride_ignored": {"flags": ["cell stride: kernel 1, confirmed 0"]},
+                                                "solution": {"flags": []}})
     try:
         assert course.export_grades(str(graded.root), "grades.csv", quiet=True) == 0
         with open(graded.root / "grades.csv") as f:

@@ -53,7 +53,7 @@ EXPECTED = {
     "bias_along_width": ([1, 0, 0, 0], {"test_conv2d_channels": "bias not broadcast per output channel"}),
     "dilation_ignored": ([1, 1, 1, 0], {"test_conv2d_dilation": "dilation ignored"}),
     "truncated": ([0, 1, 1, 1], {"test_conv2d_basic": "integer truncation"}),
-    "reference": ([0, 0, 0, 0], {"test_conv2d_basic": "called torch.nn.functional.conv2d while being checked"}),
+    "reference": ([0, 0, 0, 0], {"test_conv2d_basic": "torch is not available to student code while it is graded"}),
 }
 
 

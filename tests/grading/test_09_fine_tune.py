@@ -92,7 +92,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def graded(course_factory):
     return course_factory(A).grade_class(
-        SUBMISSIONS, delete=["test_freeze", "make_optimizer"], extra=["--Execute.timeout=15"])
+        SUBMISSIONS, delete=["test_freeze", "make_optimizer"], timeout=15)
 
 
 def test_solution_gets_full_marks(graded):

@@ -1,8 +1,13 @@
 """The hostile submissions of tests/security: one student per attack on the grading pipeline."""
 
+import os
+
 from tinycourse import HONEST, POINTS, WRONG
 
-__all__ = ["attacks", "EXPECTED"]
+__all__ = ["attacks", "plant", "EXPECTED", "REFUSED_NAMES"]
+
+# Code that finds the re-check's box (its folder argument) from inside student code.
+_BOX = "import sys\n_box = next((a for a in sys.argv if 'conv-course-recheck-' in a), None)\n"
 
 
 def attacks(root, port):
@@ -82,9 +87,99 @@ for addr in [("127.0.0.1", {port}), ("1.1.1.1", 53), ("pypi.org", 443)]:
         "orphan": [HONEST, "import subprocess\nsubprocess.Popen(['sleep', '977'], start_new_session=True)\n"
                            "subprocess.Popen(['sh', '-c', '(sleep 978 &)'])\n"],
         "corrupt": b'{"cells": [ {"cell_type": "code", "source": "def scale(x, k): return x*k"',
+        # the re-check's process: read expected answers from its bundle, or write its results and exit
+        "bundle_reader": _BOX + """
+import os
+def scale(x, k):
+    if _box is None:
+        return np.asarray(x) + k
+    z = np.load(os.path.join(_box, 'job.npz'))
+    arrays = [z[f'arr_{i}'] for i in range(len(z.files))]
+    for i, a in enumerate(arrays[:-1]):  # a result stored right after its argument would be returned
+        if a.shape == np.shape(x) and np.array_equal(a, x) and arrays[i + 1].shape == a.shape:
+            return arrays[i + 1]
+    return np.asarray(x) + k
+""",
+        "bundle_writer": _BOX + """
+import os
+def scale(x, k):
+    return np.asarray(x) + k
+if _box:
+    from conv_course import plaindata
+    job, arrays = plaindata.read_bundle(_box, 'job')
+    for i, cell in enumerate(job['cells']):
+        if cell['kind'] == 'test' and cell['grade_id'] in job['calls']:
+            out = []
+            calls = [{'kind': 'return', 'value': plaindata.encode(plaindata.decode(c['args'], arrays)[0], out),
+                      'after': {}} for c in job['calls'][cell['grade_id']]]
+            plaindata.write_bundle(_box, f'cell-{i}', {'calls': calls, 'values': {}, 'names': {'scale': 'callable'}}, out)
+    open(os.path.join(_box, 'progress'), 'w').write('done')
+    os._exit(0)
+""",
+        "result_bomb": [WRONG, _BOX + """
+import os, zipfile
+if _box:
+    for i in range(12):
+        if not os.path.exists(os.path.join(_box, f'cell-{i}.npz')):
+            continue
+        with zipfile.ZipFile(os.path.join(_box, f'cell-{i}.npz'), 'w', zipfile.ZIP_DEFLATED) as zf:
+            with zf.open('arr_0.npy', 'w', force_zip64=True) as f:
+                f.write(b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '|u1', 'fortran_order': False, 'shape': (209715200,), }"
+                        + b" " * 53 + b"\\n")
+                chunk = bytes(1 << 20)
+                for _ in range(200):
+                    f.write(chunk)
+        with open(os.path.join(_box, f'cell-{i}.json'), 'w') as f:
+            f.write('{"calls": []}')
+"""],
+        # hidden test source, HTML/JS in pages, and output floods
+        "leak_tests": [HONEST, "get_ipython().input_transformers_post.append(lambda lines: (print(''.join(lines)), lines)[1])\n"],
+        "script": [HONEST, "from IPython.display import HTML, Javascript, display\n"
+                           "display(HTML('<script>window.PWNED = 1</script><b>PWNED-HTML</b>'))\n"
+                           "display(Javascript('window.PWNED = 2'))\n"],
+        "spam_cells": [HONEST] + ["print('x' * 1_500_000)\n"] * 12,
+        "display_updates": [HONEST, "h = display('start', display_id=True)\nfor i in range(300):\n"
+                                    "    h.update('y' * 400_000 + str(i))\n"],
+        # files in the submission folder (created by `plant`)
+        "linker": WRONG,
+        "nb_link": HONEST,
+        "dir_link": HONEST,
+        "fifo": HONEST,
+        "many_files": HONEST,
     }
+
+
+REFUSED_NAMES = ["bad\nname", os.fsdecode(b"bad\xffname")]
+
+
+def plant(root):
+    """Create the submissions that are made of links, special files and odd names."""
+    sub = os.path.join(root, "submitted")
+    linker = os.path.join(sub, "linker", "tiny")
+    for name, target in [("sol.ipynb", f"{root}/solutions/tiny/tiny.ipynb"), ("gradebook.db", f"{root}/gradebook.db"),
+                         ("alice", f"{sub}/alice/tiny"), ("passwd", "/etc/passwd"), ("up", root)]:
+        os.symlink(target, os.path.join(linker, name))
+    nb = os.path.join(sub, "nb_link", "tiny", "tiny.ipynb")
+    os.remove(nb)
+    os.symlink(f"{root}/solutions/tiny/tiny.ipynb", nb)
+    folder = os.path.join(sub, "dir_link", "tiny")
+    os.remove(os.path.join(folder, "tiny.ipynb"))
+    os.rmdir(folder)
+    os.symlink(f"{root}/solutions/tiny", folder)
+    os.mkfifo(os.path.join(sub, "fifo", "tiny", "pipe"))
+    many = os.path.join(sub, "many_files", "tiny", "junk")
+    os.makedirs(many)
+    for i in range(3000):
+        open(os.path.join(many, f"{i}.txt"), "w").close()
+    honest = os.path.join(sub, "alice", "tiny", "tiny.ipynb")
+    for name in REFUSED_NAMES:
+        folder = os.path.join(os.fsencode(sub), os.fsencode(name), b"tiny")
+        os.makedirs(folder)
+        with open(honest, "rb") as src, open(os.path.join(folder, b"tiny.ipynb"), "wb") as dst:
+            dst.write(src.read())
 
 
 # what the honest part of each submission earns
 EXPECTED = {"alice": POINTS, "reader": POINTS, "network": POINTS, "alloc_10gb": POINTS, "big_file": POINTS,
-            "orphan": POINTS}
+            "orphan": POINTS, "leak_tests": POINTS, "script": POINTS, "spam_cells": POINTS,
+            "display_updates": POINTS, "fifo": POINTS, "many_files": POINTS, "fork_bomb": POINTS}

@@ -1,4 +1,4 @@
-"""A tiny nbgrader course built on the fly: one assignment, one notebook, two 1-point test cells.
+"""A tiny nbgrader course built on the fly: one assignment, one notebook, three 1-point test cells.
 
 The hostile-submission suite and the autograde tests grade submissions of this course, so they
 never depend on the real assignments (and stay fast): `make_course(root, {student: code})`.
@@ -23,6 +23,7 @@ c.Execute.timeout = {timeout}
 SOLUTION = '''def scale(x, k):
     """Multiply the array `x` by the number `k`; returns an array of x's shape."""
     ### BEGIN SOLUTION
+    # CANARY-SOLUTION-5d1e: the instructor's answer; no student output may ever contain this line
     return np.asarray(x) * k
     ### END SOLUTION'''
 HONEST = "def scale(x, k):\n    return np.asarray(x) * k\n"
@@ -31,6 +32,7 @@ TESTS = {
     "test_basic": '''"""scale on a small vector (1 point)."""
 assert np.allclose(scale(np.arange(3.0), 2.0), [0.0, 2.0, 4.0]), "scale(arange(3), 2) is wrong"
 ### BEGIN HIDDEN TESTS
+# CANARY-HIDDEN-8b2c: hidden test source
 assert np.allclose(scale(np.ones((2, 2)), -1.5), -1.5 * np.ones((2, 2)))
 ### END HIDDEN TESTS''',
     "test_checker": '''"""scale passes the course checker (1 point)."""
@@ -56,6 +58,7 @@ def check_scale(scale):
             raise AssertionError(f"scale(x, {k}) = {got}, expected {k * x}")
 '''
 POINTS = len(TESTS)
+CANARIES = ("CANARY-SOLUTION-5d1e", "CANARY-HIDDEN-8b2c")
 
 
 def _cell(kind, source, grade_id, points=None):
