@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -47,3 +48,59 @@ def test_each_command_still_gets_its_own_arguments(capsys):
     with pytest.raises(SystemExit):
         cli.main(["autograde", "--help"])
     assert "--jobs" in capsys.readouterr().out
+
+
+# A command whose run adds a submission to a fresh nbgrader gradebook: nbgrader 0.9 makes SQLAlchemy warn.
+NOISY = '''import os, sys, warnings
+
+
+def add_noisy_arguments(parser):
+    parser.add_argument("db")
+
+
+def run_noisy(args):
+    from nbgrader.api import Gradebook
+
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]  # for alembic
+    with Gradebook("sqlite:///" + args.db) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("nb", "a")
+        gb.add_grade_cell("c", "nb", "a", max_score=1, cell_type="code")
+        gb.add_student("s")
+        gb.add_submission("a", "s")
+    warnings.warn("the course's own warning", UserWarning)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.grading
+def test_sqlalchemy_warnings_are_hidden_from_every_command(tmp_path):
+    (tmp_path / "noisy_command.py").write_text(NOISY)
+    probe = ("import argparse, sys\nfrom conv_course import cli\nimport noisy_command\n"
+             "cli.COMMANDS['noisy'] = ('noisy_command', 'adds a submission to a gradebook')\n"
+             "if sys.argv[1] == 'cli':\n    sys.exit(cli.main(['noisy', sys.argv[2]]))\n"
+             "noisy_command.run_noisy(argparse.Namespace(db=sys.argv[2]))\n")
+
+    def run(how):
+        return subprocess.run([sys.executable, "-c", probe, how, str(tmp_path / f"{how}.db")], cwd=tmp_path,
+                              capture_output=True, text=True)
+
+    direct, via_cli = run("direct"), run("cli")
+    assert "SAWarning" in direct.stderr                                      # nbgrader makes SQLAlchemy warn
+    assert via_cli.returncode == 0 and "SAWarning" not in via_cli.stderr     # conv-course hides it
+    assert "the course's own warning" in via_cli.stderr                      # and nothing else
+
+
+@pytest.mark.slow
+@pytest.mark.grading
+def test_the_test_suite_hides_the_same_warnings(tmp_path):
+    """The test above shows the warning without a filter; pyproject.toml's filterwarnings hide it."""
+    (tmp_path / "noisy_command.py").write_text(NOISY)
+    (tmp_path / "test_noisy.py").write_text(
+        "import argparse\n\nimport noisy_command\n\n\ndef test_noisy(tmp_path):\n"
+        "    noisy_command.run_noisy(argparse.Namespace(db=str(tmp_path / 'g.db')))\n")
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-c", pyproject, "--rootdir", str(tmp_path), "-p",
+                          "no:cacheprovider", "test_noisy.py"], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "1 passed" in out and "SAWarning" not in out
+    assert "the course's own warning" in out
