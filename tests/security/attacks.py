@@ -1,5 +1,6 @@
 """The hostile submissions of tests/security: one student per attack on the grading pipeline."""
 
+import json
 import os
 
 from tinycourse import HONEST, POINTS, WRONG
@@ -116,22 +117,23 @@ if _box:
     open(os.path.join(_box, 'progress'), 'w').write('done')
     os._exit(0)
 """,
-        "result_bomb": [WRONG, _BOX + """
+        "result_bomb": _BOX + """
 import os, zipfile
-if _box:
-    for i in range(12):
-        if not os.path.exists(os.path.join(_box, f'cell-{i}.npz')):
-            continue
-        with zipfile.ZipFile(os.path.join(_box, f'cell-{i}.npz'), 'w', zipfile.ZIP_DEFLATED) as zf:
-            with zf.open('arr_0.npy', 'w', force_zip64=True) as f:
-                f.write(b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '|u1', 'fortran_order': False, 'shape': (209715200,), }"
-                        + b" " * 53 + b"\\n")
-                chunk = bytes(1 << 20)
-                for _ in range(200):
-                    f.write(chunk)
-        with open(os.path.join(_box, f'cell-{i}.json'), 'w') as f:
-            f.write('{"calls": []}')
-"""],
+def _bomb(path):
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf:
+        with zf.open('arr_0.npy', 'w', force_zip64=True) as f:
+            f.write(b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '|u1', 'fortran_order': False, 'shape': (209715200,), }"
+                    + b" " * 53 + b"\\n")
+            chunk = bytes(1 << 20)
+            for _ in range(200):
+                f.write(chunk)
+def scale(x, k):
+    if _box and np.shape(x) == (3, 4):  # the last test: overwrite the results already written with bombs
+        for name in os.listdir(_box):
+            if name.startswith('cell-') and name.endswith('.npz') and os.path.getsize(os.path.join(_box, name)):
+                _bomb(os.path.join(_box, name))
+    return np.asarray(x) + k
+""",
         # hidden test source, HTML/JS in pages, and output floods
         "leak_tests": [HONEST, "get_ipython().input_transformers_post.append(lambda lines: (print(''.join(lines)), lines)[1])\n"],
         "script": [HONEST, "from IPython.display import HTML, Javascript, display\n"
@@ -146,10 +148,34 @@ if _box:
         "dir_link": HONEST,
         "fifo": HONEST,
         "many_files": HONEST,
+        # tampered grading cells (made by `plant`): graded from the released notebook with their answers
+        "tampered_points": HONEST,
+        "test_to_solution": HONEST,
+        "deleted_and_duplicated": HONEST,
     }
 
 
 REFUSED_NAMES = ["bad\nname", os.fsdecode(b"bad\xffname")]
+
+
+def _tests(cells):
+    return [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def _more_points(cells):
+    _tests(cells)[0]["metadata"]["nbgrader"]["points"] = 100
+
+
+def _test_to_solution(cells):
+    test = _tests(cells)[1]
+    test["metadata"]["nbgrader"].update(solution=True, locked=False)
+    test["source"] = "pass"
+
+
+def _delete_and_duplicate(cells):
+    tests = _tests(cells)
+    cells.remove(tests[0])
+    cells.append(json.loads(json.dumps(tests[1])))
 
 
 def plant(root):
@@ -171,6 +197,14 @@ def plant(root):
     os.makedirs(many)
     for i in range(3000):
         open(os.path.join(many, f"{i}.txt"), "w").close()
+    for student, tamper in (("tampered_points", _more_points), ("test_to_solution", _test_to_solution),
+                            ("deleted_and_duplicated", _delete_and_duplicate)):
+        path = os.path.join(sub, student, "tiny", "tiny.ipynb")
+        with open(path) as f:
+            nb = json.load(f)
+        tamper(nb["cells"])
+        with open(path, "w") as f:
+            json.dump(nb, f)
     honest = os.path.join(sub, "alice", "tiny", "tiny.ipynb")
     for name in REFUSED_NAMES:
         folder = os.path.join(os.fsencode(sub), os.fsencode(name), b"tiny")
@@ -182,4 +216,5 @@ def plant(root):
 # what the honest part of each submission earns
 EXPECTED = {"alice": POINTS, "reader": POINTS, "network": POINTS, "alloc_10gb": POINTS, "big_file": POINTS,
             "orphan": POINTS, "leak_tests": POINTS, "script": POINTS, "spam_cells": POINTS,
-            "display_updates": POINTS, "fifo": POINTS, "many_files": POINTS, "fork_bomb": POINTS}
+            "display_updates": POINTS, "fifo": POINTS, "many_files": POINTS, "fork_bomb": POINTS,
+            "tampered_points": POINTS, "test_to_solution": POINTS, "deleted_and_duplicated": POINTS}

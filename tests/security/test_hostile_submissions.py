@@ -57,6 +57,15 @@ def test_every_submission_is_accounted_for(hostile_class):
     assert graded == [s for s in ALL if s not in FAILED]
 
 
+@pytest.mark.parametrize("student", ["tampered_points", "test_to_solution", "deleted_and_duplicated"])
+def test_tampered_grading_cells_are_graded_from_the_release(hostile_class, student):
+    rec = hostile_class.records[student]
+    assert rec["max_score"] == POINTS and rec["score"] == POINTS  # nbgrader restores changed points itself
+    if student != "tampered_points":
+        assert any("graded from the released notebook with the student's answer cells scale" in n
+                   for n in rec["notes"]), rec["notes"]
+
+
 def test_links_and_special_files_are_refused_and_said(hostile_class):
     notes = hostile_class.records["linker"]["notes"]
     for name in ("sol.ipynb", "gradebook.db", "alice", "passwd", "up"):
@@ -72,8 +81,9 @@ def _everything_shown(root, student):
     test cells hold the hidden tests by nbgrader's design: that notebook stays with the instructor)."""
     parts = [_outputs(root, student)] if os.path.exists(os.path.join(root, "autograded", student)) else []
     for path in glob.glob(os.path.join(root, f"feedback/{glob.escape(student)}/tiny/*")):
-        with open(path, errors="replace") as f:
-            parts.append(f.read())
+        if os.path.isfile(path):
+            with open(path, errors="replace") as f:
+                parts.append(f.read())
     return "\n".join(parts)
 
 
