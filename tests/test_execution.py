@@ -83,3 +83,45 @@ def test_preload_imports_in_order_and_reports_failures():
     import sys
 
     assert "fractions" in sys.modules and "json.decoder" in sys.modules
+
+
+def _grade_cell(source, points=1):
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
+        "grade": True, "solution": False, "locked": True, "points": points, "grade_id": f"t{abs(hash(source))}",
+        "schema_version": 3}})
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_a_notebook_has_a_wall_clock_limit_beyond_its_cells(sandbox):
+    """Three 2.5 s cells under a 3 s cell limit, in a notebook limited to 6 s: the third never runs."""
+    cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(2.5)") for _ in range(3)] + [_grade_cell("pass")]
+    nb, error = execution.execute_notebook(nbformat.v4.new_notebook(cells=cells), {}, timeout=3, sandbox=sandbox,
+                                           notebook_timeout=6)
+    assert error and "per-notebook limit" in error
+    assert nb.cells[-1].outputs[-1]["ename"] == "NotExecuted"
+
+
+def test_a_timed_out_cell_says_which_limit_and_the_next_cells_still_run():
+    cells = [nbformat.v4.new_code_cell("while True:\n    pass"), nbformat.v4.new_code_cell("print('after')")]
+    nb, error = execution.execute_notebook(nbformat.v4.new_notebook(cells=cells), {}, timeout=2, sandbox=True)
+    assert error is None
+    assert "longer than the per-cell limit of 2 s" in "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert nb.cells[1].outputs[0]["text"] == "after\n"
+
+
+def test_outputs_are_capped_per_notebook_whatever_the_route():
+    cells = [nbformat.v4.new_code_cell("print('x' * 900_000)") for _ in range(8)]
+    cells.append(nbformat.v4.new_code_cell("h = display('a', display_id=True)\nfor i in range(50):\n"
+                                           "    h.update('y' * 200_000 + str(i))"))
+    nb, _ = execution.execute_notebook(nbformat.v4.new_notebook(cells=cells), {}, timeout=30, sandbox=False)
+    size = len(nbformat.writes(nb))
+    assert size < execution.MAX_NOTEBOOK_OUTPUT + (1 << 20)
+    assert "output truncated" in nbformat.writes(nb)
+
+
+def test_an_unstartable_kernel_is_an_infrastructure_error(monkeypatch):
+    from conv_course.trusted import InfrastructureError
+
+    monkeypatch.setattr(execution, "_take_kernel", lambda *a: (_ for _ in ()).throw(OSError("no kernelspec")))
+    with pytest.raises(InfrastructureError, match="did not start"):
+        execution.execute_notebook(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), {}, timeout=5)
