@@ -309,3 +309,131 @@ def test_lazy_checker_lookup_and_unknown_names():
     assert grading.check_corr2d is check_corr2d
     with pytest.raises(AttributeError):
         grading.check_no_such_thing  # noqa: B018
+
+
+# ------------------------------------------------------------------ two bugs, one wrong array
+def test_check_array_names_every_variant_equal_to_the_received_array():
+    expected, wrong = np.arange(4.0).reshape(2, 2), np.zeros((2, 2))
+    variants = {"a": (wrong, "FIRST BUG"), "b": (wrong.copy(), "SECOND BUG"), "c": (wrong + 1, "OTHER BUG")}
+    with pytest.raises(AssertionError) as err:
+        check_array(wrong, expected, case={}, variants=variants)
+    msg = str(err.value)
+    assert "Likely bug: FIRST BUG\n  Or: SECOND BUG" in msg and "OTHER BUG" not in msg
+
+
+def test_padding_one_side_and_output_one_short_give_the_same_array_and_both_are_named():
+    # Padding case 0: 4x5 image, 3x3 kernel, P=1 -> 4x5 output. Padding only the top and the left
+    # (a 5x6 input) gives 3x4 windows, exactly the top-left 3x4 corner of the right output: the
+    # output of a corr2d that forgot the + 1 on both axes.
+    pad_top_left = lambda im, k, stride=1, padding=0: corr2d(im, k, stride, padding,  # noqa: E731
+                                                             pad=((padding, 0), (padding, 0)))
+    message = diagnosis(check_corr2d, pad_top_left, "padding")
+    assert "expected shape (4, 5), received shape (3, 4)" in message
+    assert "padding on one side only" in message and "one row and one column short" in message
+
+
+def test_a_wrong_shape_with_other_values_keeps_the_shape_diagnoses():
+    with pytest.raises(AssertionError) as err:
+        check_array(np.full((2, 3), 7.0), np.zeros((3, 3)), case={}, variants=shape_diagnoses((3, 3)))
+    assert "Likely bug: output is one row short" in str(err.value)
+
+
+# ------------------------------------------------------------------ the result dtype (01, edge group)
+@pytest.mark.parametrize("dtype, case", [(np.float64, "image=array(5, 6) float32, kernel=array(2, 2) float32"),
+                                         (None, "image=array(3, 4) int64, kernel=array(2, 2) int64")])
+def test_corr2d_with_the_wrong_result_dtype_fails_the_edge_group_only(dtype, case):
+    if dtype is None:  # float for integer inputs, float32 kept for float32 inputs
+        fn = lambda im, k, stride=1, padding=0: corr2d(im, k, stride, padding).astype(np.result_type(im, k, 1.0))  # noqa: E731
+    else:              # always float64
+        fn = lambda im, k, stride=1, padding=0: corr2d(im, k, stride, padding, dtype=dtype)  # noqa: E731
+    for group in ("basic", "padding", "stride"):
+        check_corr2d(fn, group=group)
+    message = diagnosis(check_corr2d, fn, "edge")
+    assert case in message and "returned dtype float64" in message
+    assert "np.zeros(shape, dtype=np.result_type(image, kernel))" in likely_bug(message)
+
+
+def test_corr2d_result_dtype_follows_the_inputs():
+    integer = np.arange(12).reshape(3, 4)
+    assert np.result_type(integer, integer).kind == "i"          # the rule the edge group checks
+    assert np.result_type(integer, np.ones((2, 2)) / 9) == np.float64
+    assert np.result_type(np.ones(2, np.float32), np.ones(2, np.float32)) == np.float32
+
+
+# ------------------------------------------------------------------ IPython shows the message first
+IPYTHON_SCRIPT = r'''
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_cell("""
+import numpy as np
+from conv_course.grading import check_corr2d
+def short(image, kernel, stride=1, padding=0):
+    return np.zeros((1, 1))
+def broken(image, kernel, stride=1, padding=0):
+    return image[100]
+""")
+print("=====")
+shell.run_cell("check_corr2d(short)")
+print("=====")
+shell.run_cell("check_corr2d(broken)")
+'''
+
+
+def test_ipython_shows_a_failed_check_message_first_without_checker_frames():
+    import re
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", IPYTHON_SCRIPT], capture_output=True, text=True, timeout=120)
+    out = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", proc.stdout)
+    _, wrong, broken = out.split("=====\n")
+    assert wrong.startswith("AssertionError: wrong corr2d output for case"), wrong
+    assert "expected shape (7, 7), received shape (1, 1)" in wrong
+    assert broken.startswith("AssertionError: case image="), broken
+    assert "`broken` raised IndexError" in broken and "return image[100]" in broken  # the student's frame
+    for text in (wrong, broken):
+        assert "conv_course/grading" not in text and "check_array" not in text and "run_cases" not in text, text
+
+
+def test_a_failed_check_still_raises_a_plain_assertion_error():
+    with pytest.raises(AssertionError) as err:
+        check_corr2d(lambda im, k, stride=1, padding=0: np.zeros((1, 1)), group="basic")
+    assert type(err.value) is AssertionError
+    assert err.value._render_traceback_()[0].startswith("AssertionError: wrong corr2d output")
+
+
+# ------------------------------------------------------------------ hidden seeds and the course secret
+def test_without_the_course_secret_hidden_seeds_are_the_package_seeds(monkeypatch):
+    import zlib
+
+    monkeypatch.delenv("CONV_COURSE_HIDDEN_SEED", raising=False)
+    base = zlib.crc32(b"corr2d/basic") % 2**31
+    for index in (0, 2):
+        want = np.random.default_rng(base + 100_003 * (index + 1)).integers(0, 10**9, 5)
+        np.testing.assert_array_equal(case_rng("corr2d/basic", hidden=True, index=index).integers(0, 10**9, 5), want)
+    np.testing.assert_array_equal(case_rng("corr2d/basic", index=1).integers(0, 10**9, 5),
+                                  np.random.default_rng(base + 1).integers(0, 10**9, 5))
+
+
+def test_with_the_course_secret_hidden_cases_depend_on_it(monkeypatch):
+    from conv_course.grading import conv, matmul
+
+    def hidden_draws():
+        return [case_rng("corr2d/basic", hidden=True, index=i).integers(0, 10**9) for i in (0, 1)]
+
+    def hidden_images():
+        return [c["image"] for c in conv._corr2d_cases("basic", hidden=True)]
+
+    monkeypatch.delenv("CONV_COURSE_HIDDEN_SEED", raising=False)
+    package, package_images = hidden_draws(), hidden_images()
+    visible = case_rng("corr2d/basic").integers(0, 10**9)
+    matmul_package = next(matmul._cases("basic", True, "check_im2col"))[0]
+    monkeypatch.setenv("CONV_COURSE_HIDDEN_SEED", "course secret 1")
+    secret1 = hidden_draws()
+    assert secret1 != package and secret1[0] != secret1[1] and secret1 == hidden_draws()
+    first, first_package = hidden_images()[0], package_images[0]   # a random case (the last is the hand example)
+    assert first.shape != first_package.shape or not np.array_equal(first, first_package)
+    assert not np.array_equal(next(matmul._cases("basic", True, "check_im2col"))[0], matmul_package)
+    assert case_rng("corr2d/basic").integers(0, 10**9) == visible   # visible cases stay as they are
+    monkeypatch.setenv("CONV_COURSE_HIDDEN_SEED", "course secret 2")
+    assert hidden_draws() not in (secret1, package)
+    check_corr2d(corr2d, group="basic", hidden=True)                 # correct code still passes

@@ -129,6 +129,10 @@ def _im2col_bug(bug):
             return out
         if bug == "rows":
             return cols.reshape(n, c, kh * kw, -1).transpose(0, 2, 1, 3).reshape(cols.shape)
+        if bug == "short":  # the + 1 forgotten in H_out and W_out: the last row and column of windows missing
+            ho = (x.shape[2] + 2 * padding - kh) // stride + 1
+            grid = cols.reshape(n, cols.shape[1], ho, -1)
+            return grid[:, :, :-1, :-1].reshape(n, cols.shape[1], -1)
         if bug == "cols":
             ho = (x.shape[2] + 2 * padding - kh) // stride + 1
             return cols.reshape(n, -1, ho, cols.shape[2] // ho).transpose(0, 1, 3, 2).reshape(cols.shape)
@@ -151,6 +155,17 @@ def _im2col_bug(bug):
 def test_im2col_bug_is_named(bug, group, message):
     with pytest.raises(AssertionError, match="Likely bug: .*" + message):
         check_im2col(_im2col_bug(bug), group=group)
+
+
+def test_two_bugs_with_the_same_columns_are_both_named():
+    # Case 5x5, 3x3 kernel, stride 2, padding 1: padding only the top and the left gives exactly the
+    # windows of an output one row and one column short (the + 1 forgotten).
+    for bug in ("short", "pad_one_side"):
+        with pytest.raises(AssertionError) as err:
+            check_im2col(_im2col_bug(bug), group="stride_padding")
+        message = str(err.value)
+        assert "x.shape=(1, 1, 5, 5)" in message and "Likely bug: " in message, message
+        assert "output one row and one column short" in message and "padding on one side only" in message, message
 
 
 def _conv_bug(bug):

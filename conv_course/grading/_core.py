@@ -12,20 +12,28 @@ Every checker in `conv_course.grading` follows the same recipe:
    received shapes, the first differing values and, when the received array equals one of
    the wrong variants, the likely bug.
 
-Messages never print whole arrays and never print test source.
+Messages never print whole arrays and never print test source. Public checkers carry the
+`checker` decorator, so that in Jupyter/IPython a failed check shows its message first, not the
+checker's own frames.
 """
 
 import contextlib
 import functools
+import hashlib
 import importlib.abc
+import os
 import re
 import sys
 import zlib
 
 import numpy as np
 
-__all__ = ["forbid_references", "check_array", "call_student", "run_cases", "case_rng",
-           "format_case", "shape_diagnoses", "REFERENCE_MODULES"]
+from ._traceback import checker
+
+__all__ = ["forbid_references", "check_array", "call_student", "run_cases", "case_rng", "hidden_seed",
+           "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "SECRET_ENV"]
+
+SECRET_ENV = "CONV_COURSE_HIDDEN_SEED"  # the course secret that seeds hidden cases, when set
 
 # module -> regular expression selecting the public callables a student must not call.
 REFERENCE_MODULES = {
@@ -161,10 +169,25 @@ def forbid_references(func):
         raise AssertionError(violations[0])
 
 
+def hidden_seed(name, default):
+    """The seed of the hidden cases called `name`: `default` (a seed anyone can read in this
+    package) unless the course secret is set in the environment variable ``SECRET_ENV``
+    (CONV_COURSE_HIDDEN_SEED), in which case sha256(name, secret) picks it, so only a
+    process holding the secret can generate the hidden cases."""
+    secret = os.environ.get(SECRET_ENV)
+    if not secret:
+        return default
+    digest = hashlib.sha256(f"{name}\0{secret}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
 def case_rng(group, hidden=False, index=0):
-    """A seeded generator for case `index` of `group`; hidden cases draw from another seed set."""
+    """A seeded generator for case `index` of `group`; hidden cases draw from another seed set,
+    derived from the course secret when one is set (see `hidden_seed`)."""
     base = zlib.crc32(group.encode()) % (2**31)
-    return np.random.default_rng(base + (100_003 * (index + 1) if hidden else index))
+    if hidden:
+        return np.random.default_rng(hidden_seed(f"{group}\0{index}", base + 100_003 * (index + 1)))
+    return np.random.default_rng(base + index)
 
 
 def run_cases(cases, check_one):
@@ -232,16 +255,30 @@ def shape_diagnoses(expected_shape, size_formula="H_out = (H + 2*P - K) // S + 1
     return out
 
 
-def _diagnose(received, expected, variants, atol, rtol):
-    """The diagnoses whose wrong array equals `received` (or whose predicate accepts it), else,
-    when the shape is wrong, those whose shape equals the received one."""
+def _crop_of(expected, shape):
+    """The top-left `shape` corner of `expected` (what an output one row or column short still
+    computes correctly), or None when `shape` is not smaller than `expected` on every axis."""
+    if len(shape) != expected.ndim or shape == expected.shape or any(
+            s > e for s, e in zip(shape, expected.shape)):
+        return None
+    return expected[tuple(slice(0, s) for s in shape)]
+
+
+def _diagnose(received, expected, variants, atol, rtol, limit=3):
+    """Every diagnosis whose wrong array equals `received` (or whose predicate accepts it; a
+    shape variant matches when `received` is that corner of `expected`), in the variants'
+    order; else, when the shape is wrong, those whose shape equals the received one. Two
+    variants can give the same wrong array (padding on one side only and an output one row and
+    one column short, for one), and then the message names both."""
     found = []
     for wrong, text in (variants or {}).values():
-        if isinstance(wrong, tuple):
-            continue
         if callable(wrong):
             hit = bool(wrong(received))
         else:
+            if isinstance(wrong, tuple):
+                wrong = _crop_of(expected, wrong)
+                if wrong is None:
+                    continue
             wrong = np.asarray(wrong)
             same_as_expected = wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol)
             hit = (not same_as_expected and wrong.shape == received.shape
@@ -255,7 +292,7 @@ def _diagnose(received, expected, variants, atol, rtol):
             shape = wrong if isinstance(wrong, tuple) else np.shape(wrong)
             if tuple(shape) == received.shape and text not in found:
                 found.append(text)
-    return " Or: ".join(found[:2]) if found else None
+    return "\n  Or: ".join(found[:limit]) if found else None
 
 
 def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name="output"):
@@ -267,9 +304,10 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
         case: dict describing the case (rendered ``key=value``; arrays as shape and dtype).
         variants: name -> (wrong, diagnosis), `wrong` being an array, a shape tuple or a
             predicate ``f(received) -> bool``. A wrong array equal to `received` (and different
-            from `expected`) or an accepting predicate, or else, when the received shape is
-            wrong, a shape (or array shape) equal to it, adds "Likely bug: <diagnosis>"
-            (two at most, joined by "Or:").
+            from `expected`), an accepting predicate or a smaller shape whose top-left corner of
+            `expected` equals `received`, or else, when the received shape is wrong, a shape (or
+            array shape) equal to it, adds "Likely bug: <diagnosis>" (three at most, each further
+            one on its own line starting "Or:").
         atol, rtol: tolerances of `np.allclose`.
         name: what is compared, for the message.
     Raises:

@@ -10,7 +10,7 @@ against torch autograd); wrong answers are matched against deliberately wrong va
 import numpy as np
 
 from conv_course import ops
-from conv_course.grading._core import call_student, check_array
+from conv_course.grading._core import call_student, check_array, checker, hidden_seed
 from conv_course.grading.matmul import select_variants
 
 __all__ = ["check_numerical_gradient", "check_conv2d_backward"]
@@ -82,6 +82,7 @@ def _grad_variants(which, g, x, weight, s, p):
     return v
 
 
+@checker
 def check_conv2d_backward(conv2d_backward, group="bias", hidden=False):
     """Check a student's ``conv2d_backward(grad_out, x, weight, stride=1, padding=0)``.
 
@@ -98,7 +99,7 @@ def check_conv2d_backward(conv2d_backward, group="bias", hidden=False):
     table = _HIDDEN_CASES if hidden else _CASES
     if group not in table:
         raise ValueError(f"check_conv2d_backward: `group` must be one of {sorted(table)}; got {group!r}")
-    rng = np.random.default_rng(707 if hidden else 7)
+    rng = np.random.default_rng(hidden_seed(f"conv2d_backward/{group}", 707) if hidden else 7)
     for xs, ws, s, p in table[group]:
         x, weight = rng.standard_normal(xs), rng.standard_normal(ws)
         ho, wo = (ops.conv_output_size(xs[i], ws[i], s, p) for i in (2, 3))
@@ -122,6 +123,7 @@ def _restore_check(x_before, x_after, name):
                              f"perturbing an entry: put x[i] back to its old value before moving on")
 
 
+@checker
 def check_numerical_gradient(numerical_gradient, group="basic", hidden=False):
     """Check a student's ``numerical_gradient(f, x, eps=1e-6)`` (central differences).
 
@@ -136,7 +138,7 @@ def check_numerical_gradient(numerical_gradient, group="basic", hidden=False):
     """
     if group not in ("basic", "central"):
         raise ValueError(f"check_numerical_gradient: `group` must be 'basic' or 'central'; got {group!r}")
-    rng = np.random.default_rng(77 if hidden else 70)
+    rng = np.random.default_rng(hidden_seed(f"numerical_gradient/{group}", 77) if hidden else 70)
     shapes = [(3,), (2, 3), (1, 2, 3, 2)] if not hidden else [(4,), (3, 2), (2, 1, 2, 3)]
     for shape in shapes:
         x = rng.standard_normal(shape)

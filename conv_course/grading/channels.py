@@ -12,7 +12,7 @@ import numpy as np
 
 from conv_course import ops
 
-from ._core import call_student, case_rng, check_array, run_cases, shape_diagnoses
+from ._core import call_student, case_rng, check_array, checker, run_cases, shape_diagnoses
 
 __all__ = ["check_multi_in", "check_multi_in_out", "check_conv1x1", "check_grouped_conv2d",
            "check_conv_params", "DIAGNOSES"]
@@ -52,6 +52,7 @@ def _multi_in_cases(group, hidden):
     return cases
 
 
+@checker
 def check_multi_in(corr2d_multi_in, group="basic", hidden=False):
     """Check ``corr2d_multi_in(X, K)``: X (C_in, H, W), K (C_in, kh, kw) -> (H_out, W_out)."""
     def one(case):
@@ -69,6 +70,7 @@ def check_multi_in(corr2d_multi_in, group="basic", hidden=False):
     run_cases(_multi_in_cases(group, hidden), one)
 
 
+@checker
 def check_multi_in_out(corr2d_multi_in_out, group="basic", hidden=False):
     """Check ``corr2d_multi_in_out(X, K)``: K (C_out, C_in, kh, kw) -> (C_out, H_out, W_out)."""
     rng = case_rng(f"multi_in_out/{group}", hidden)
@@ -90,6 +92,7 @@ def check_multi_in_out(corr2d_multi_in_out, group="basic", hidden=False):
     run_cases(cases, one)
 
 
+@checker
 def check_conv1x1(conv1x1, group="basic", hidden=False):
     """Check ``conv1x1(X, K)``: X (C_in, H, W), K (C_out, C_in) -> (C_out, H, W)."""
     rng = case_rng(f"conv1x1/{group}", hidden)
@@ -112,6 +115,7 @@ def check_conv1x1(conv1x1, group="basic", hidden=False):
     run_cases(cases, one)
 
 
+@checker
 def check_grouped_conv2d(grouped_conv2d, group="basic", hidden=False):
     """Check ``grouped_conv2d(x, weight, groups)`` (stride 1, no padding) incl. depthwise (groups = C_in)."""
     rng = case_rng(f"groups/{group}", hidden)
@@ -145,6 +149,7 @@ def _params(c_in, c_out, k, groups=1, bias=True):
     return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
 
 
+@checker
 def check_conv_params(conv_params, group="basic", hidden=False):
     """Check ``conv_params(c_in, c_out, kernel_size, groups=1, bias=True)`` (number of parameters)."""
     if hidden:

@@ -8,7 +8,7 @@ import numpy as np
 
 from conv_course import ops
 
-from ._core import call_student, case_rng, check_array, format_case, run_cases, shape_diagnoses
+from ._core import call_student, case_rng, check_array, checker, format_case, run_cases, shape_diagnoses
 
 __all__ = ["check_output_size", "check_corr2d", "check_conv2d", "conv_variants", "DIAGNOSES"]
 
@@ -147,6 +147,7 @@ def _size_cases(hidden):
     return cases
 
 
+@checker
 def check_output_size(conv_output_size, group="basic", hidden=False):
     """Check ``conv_output_size(n, kernel_size, stride=1, padding=0)`` on one case group."""
     def one(case):
@@ -198,7 +199,8 @@ def _corr2d_cases(group, hidden):
                  dict(image=rand(4, 6), kernel=rand(4, 6)),
                  dict(image=rand(1, 8), kernel=rand(1, 3)),
                  dict(image=rng.integers(0, 256, (6, 8)), kernel=np.full((3, 3), 1 / 9)),
-                 dict(image=rand(5, 6).astype(np.float32), kernel=rand(2, 2).astype(np.float32))]
+                 dict(image=rand(5, 6).astype(np.float32), kernel=rand(2, 2).astype(np.float32)),
+                 dict(image=np.arange(12).reshape(3, 4) % 5 - 2, kernel=np.array([[1, -1], [2, 0]]))]
         if hidden:
             cases += [dict(image=rng.integers(0, 256, (7, 9)), kernel=rng.random((2, 3))),
                       dict(image=rand(3, 9), kernel=rand(3, 1))]
@@ -211,11 +213,28 @@ def _corr2d_cases(group, hidden):
     return cases
 
 
+def _check_result_dtype(name, got, image, kernel, case):
+    """The dtype the notebook's docstring promises: np.result_type(image, kernel)."""
+    want, dtype = np.result_type(image, kernel), np.asarray(got).dtype
+    if dtype == want:
+        return
+    rule = ("both inputs are integers, so the result is an integer array" if want.kind in "iu" else
+            f"{want} inputs give a {want} result" if image.dtype == kernel.dtype else
+            "a float input makes the result float")
+    raise AssertionError(
+        f"case {format_case(case)}: `{name}` returned dtype {dtype}; expected {want} = "
+        f"np.result_type(image, kernel): {rule}. Likely bug: the output array is allocated with a fixed "
+        f"dtype (np.zeros(shape) is always float64); allocate it with np.zeros(shape, dtype=np.result_type(image, kernel))")
+
+
+@checker
 def check_corr2d(corr2d, group="basic", hidden=False):
     """Check a student's ``corr2d(image, kernel, stride=1, padding=0)`` on one case group.
 
     Groups: "basic" (valid, stride 1), "padding", "stride", "edge" (1x1 kernel, kernel as large
-    as the image, one-row image, integer image with a float kernel, float32).
+    as the image, one-row image, integer image with a float kernel, float32, integer image and
+    kernel; this group also checks the result dtype: np.result_type(image, kernel), as the
+    notebook's docstring promises).
     """
     def one(case):
         image, kernel, s, p = case["image"], case["kernel"], case["stride"], case["padding"]
@@ -227,6 +246,8 @@ def check_corr2d(corr2d, group="basic", hidden=False):
         _check_inputs_unchanged(corr2d.__name__, (image, kernel), passed, case)
         tol = 1e-4 if expected.dtype == np.float32 else 1e-6
         check_array(got, expected, case=case, variants=variants, atol=tol, rtol=tol, name="corr2d output")
+        if group == "edge":
+            _check_result_dtype(corr2d.__name__, got, image, kernel, case)
 
     run_cases(_corr2d_cases(group, hidden), one)
 
@@ -269,6 +290,7 @@ def _conv2d_cases(group, hidden):
     return cases
 
 
+@checker
 def check_conv2d(conv2d, group="basic", hidden=False):
     """Check a student's ``conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1)``.
 

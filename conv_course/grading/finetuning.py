@@ -9,6 +9,7 @@ and inspect requires_grad flags, optimizer param groups and outputs.
 
 import numpy as np
 
+from ._core import checker
 from ._torch import seed_all, single_threaded, torch_module
 
 __all__ = ["check_freeze", "check_optimizer", "check_lora_conv", "check_add_lora"]
@@ -45,6 +46,7 @@ def _returned_model(result, model, fn_name):
     return result
 
 
+@checker
 @single_threaded
 def check_freeze(freeze_backbone, group="freeze", hidden=False):
     """Check ``freeze_backbone(model)``: every parameter of ``model.features`` frozen, ``model.head`` trainable.
@@ -79,6 +81,7 @@ def _all_equal(rates, value):
     return len(rates) == 1 and None not in rates and bool(np.isclose(next(iter(rates)), value, rtol=1e-9))
 
 
+@checker
 @single_threaded
 def check_optimizer(make_optimizer, group="lrs", hidden=False):
     """Check ``make_optimizer(model, base_lr)``: the backbone at base_lr, the head at 10 * base_lr.
@@ -166,6 +169,7 @@ def _lora_forward(lora, conv, x, want_shape):
     return got
 
 
+@checker
 @single_threaded
 def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     """Check a student's ``LoRAConv2d(conv, rank=4, alpha=4)``.
@@ -227,6 +231,7 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
                              "Likely bug: the adapters are detached from the output, or the conv is not frozen")
 
 
+@checker
 @single_threaded
 def check_add_lora(add_lora, group="wrap", hidden=False):
     """Check ``add_lora(model, rank=4, alpha=4)`` on a fresh Backbone.

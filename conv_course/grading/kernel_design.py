@@ -11,7 +11,7 @@ import numpy as np
 
 from conv_course import images, ops
 
-from ._core import case_rng, format_case
+from ._core import case_rng, checker, format_case
 
 __all__ = ["check_vertical_edge", "check_blur", "check_sharpen", "check_diagonal", "stripes", "line_scene"]
 
@@ -75,6 +75,7 @@ def _fail(what, case, lines, bug):
                          + "\n  ".join(lines) + f"\n  Likely bug: {bug}")
 
 
+@checker
 def check_vertical_edge(kernel, group="basic", hidden=False):
     """A vertical-edge detector: strong on vertical edges, weak on horizontal ones and on flat areas."""
     k = _kernel(kernel, "vertical_edge")
@@ -97,6 +98,7 @@ def check_vertical_edge(kernel, group="basic", hidden=False):
                   f"(yours sum to {k.sum():.4g})")
 
 
+@checker
 def check_blur(kernel, group="basic", hidden=False):
     """A blur: keeps brightness (weights sum to 1), cuts pixel noise at least in half, keeps the picture."""
     k = _kernel(kernel, "blur")
@@ -119,6 +121,7 @@ def _detail(a):
     return np.abs(_inner(ops.corr2d(a, np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]]), padding=1))).mean()
 
 
+@checker
 def check_sharpen(kernel, group="basic", hidden=False):
     """A sharpener: keeps brightness, boosts fine detail by >= 1.5x, still looks like the photo."""
     k = _kernel(kernel, "sharpen")
@@ -184,6 +187,7 @@ def _diagonal_verdict(k, scene, masks):
     return None, report
 
 
+@checker
 def check_diagonal(kernel, group="basic", hidden=False):
     """A "\\"-diagonal line finder: its strongest response in a real photo is on the "\\" line,
     clearly ahead of the "/", "|" and "-" lines."""

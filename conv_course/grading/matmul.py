@@ -21,7 +21,8 @@ import sysconfig
 import numpy as np
 
 from conv_course import ops
-from conv_course.grading._core import call_student, check_array, shape_diagnoses
+from conv_course.grading._core import (call_student, check_array, checker, forbid_references, hidden_seed,
+                                       shape_diagnoses)
 
 __all__ = ["check_im2col", "check_conv2d_matmul", "count_student_lines", "select_variants"]
 
@@ -29,7 +30,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LIBRARY_DIRS = tuple(sorted({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
                               for key in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
-# (x shape, kernel_size, stride, padding); "seed" differs between visible and hidden runs.
+# (x shape, kernel_size, stride, padding); the values come from a seed that differs between visible
+# and hidden runs (the hidden one from the course secret, when set: `hidden_seed`).
 _CASES = {
     "basic": [((1, 1, 3, 3), (2, 2), 1, 0), ((2, 3, 5, 7), (2, 3), 1, 0), ((1, 2, 4, 4), (3, 3), 1, 0)],
     "stride_padding": [((1, 1, 5, 5), (3, 3), 2, 1), ((2, 2, 6, 7), (2, 3), 2, 0),
@@ -44,12 +46,12 @@ _SMALL, _BIG = 6, 34          # input sizes for the loop count: outputs 4x4 and 
 _LOOP_LINES = 16               # extra executed lines that reveal a loop (a row loop adds >= 28)
 
 
-def _cases(group, hidden, checker):
+def _cases(group, hidden, checker_name):
     table = _HIDDEN_CASES if hidden else _CASES
     if group not in table:
         names = sorted(table) + ["vectorized"]
-        raise ValueError(f"{checker}: `group` must be one of {names}; got {group!r}")
-    rng = np.random.default_rng(606 if hidden else 6)
+        raise ValueError(f"{checker_name}: `group` must be one of {names}; got {group!r}")
+    rng = np.random.default_rng(hidden_seed(f"matmul/{group}", 606) if hidden else 6)
     for shape, k, s, p in table[group]:
         x = rng.standard_normal(shape)
         if shape == (1, 1, 3, 3):  # the hand-checkable case: 1..9
@@ -87,6 +89,8 @@ def count_student_lines(fn, *args, **kwargs):
             cache[name] = _student_code(name)
         return local if cache[name] else None
 
+    with forbid_references("warm-up"):  # patch the reference modules once, untraced: scanning torch
+        pass                             # under a tracer takes minutes once torch is imported
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
@@ -192,17 +196,19 @@ def select_variants(received, expected, variants, atol, rtol, formula="H_out = (
                     generic_shapes=True):
     """The variants worth showing `check_array` for this received value.
 
-    A variant whose values match `received` wins. Otherwise, only when the received shape is
-    wrong, the variants (and the generic one-row-short/long, swapped-axes shapes) of that shape.
+    The variants whose values match `received` win, all of them: two bugs can give the same
+    wrong array (padding on one side only and an output one row and one column short), and the
+    message then names both. Otherwise, only when the received shape is wrong, the variants (and
+    the generic one-row-short/long, swapped-axes shapes) of that shape.
     """
     try:
         received = np.asarray(received, dtype=float)
     except (TypeError, ValueError):
         return {}
-    for name, (wrong, text) in variants.items():
-        wrong = np.asarray(wrong)
-        if wrong.shape == received.shape and np.allclose(received, wrong, atol=atol, rtol=rtol):
-            return {name: (wrong, text)}
+    matches = {name: (np.asarray(wrong), text) for name, (wrong, text) in variants.items()
+               if np.shape(wrong) == received.shape and np.allclose(received, wrong, atol=atol, rtol=rtol)}
+    if matches:
+        return matches
     if received.shape == np.shape(expected):
         return {}
     by_shape = {k: v for k, v in variants.items() if np.shape(v[0]) == received.shape}
@@ -216,6 +222,7 @@ def _compare(got, want, case, variants, atol=1e-8, rtol=1e-8, name="output", gen
     check_array(got, want, case=case, variants=chosen, atol=atol, rtol=rtol, name=name)
 
 
+@checker
 def check_im2col(im2col, group="basic", hidden=False):
     """Check a student's ``im2col(x, kernel_size, stride=1, padding=0)`` on one case group.
 
@@ -237,6 +244,7 @@ def check_im2col(im2col, group="basic", hidden=False):
         _compare(got, want, case, variants, generic_shapes=False)
 
 
+@checker
 def check_conv2d_matmul(conv2d_matmul, group="basic", hidden=False):
     """Check a student's ``conv2d_matmul(x, weight, bias=None, stride=1, padding=0)``.
 
@@ -264,7 +272,7 @@ def check_conv2d_matmul(conv2d_matmul, group="basic", hidden=False):
 
 def _check_vectorized(name, fn, make_args, hidden):
     """Fail if the student's Python work grows with the number of output pixels."""
-    rng = np.random.default_rng(666 if hidden else 66)
+    rng = np.random.default_rng(hidden_seed(f"matmul/vectorized/{name}", 666) if hidden else 66)
     n, c = (3, 1) if hidden else (2, 2)
     counts = []
     for size in (_SMALL, _BIG):

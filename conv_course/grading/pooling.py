@@ -9,7 +9,7 @@ import numpy as np
 
 from conv_course import ops
 
-from ._core import call_student, case_rng, check_array, run_cases, shape_diagnoses
+from ._core import call_student, case_rng, check_array, checker, run_cases, shape_diagnoses
 
 __all__ = ["check_max_pool2d", "check_avg_pool2d", "DIAGNOSES"]
 
@@ -104,11 +104,13 @@ def _check(kind, fn, group, hidden):
     run_cases(_cases(kind, group, hidden), one)
 
 
+@checker
 def check_max_pool2d(max_pool2d, group="basic", hidden=False):
     """Check ``max_pool2d(x, kernel_size, stride=None, padding=0)``; groups "basic", "stride_padding"."""
     _check("max_pool2d", max_pool2d, group, hidden)
 
 
+@checker
 def check_avg_pool2d(avg_pool2d, group="basic", hidden=False):
     """Check ``avg_pool2d(x, kernel_size, stride=None, padding=0)``; groups "basic", "stride_padding"."""
     _check("avg_pool2d", avg_pool2d, group, hidden)

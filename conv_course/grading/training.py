@@ -7,18 +7,104 @@ the 1,000 test digits of `conv_course.data.mnist_subset`, and caches the result 
 cells share one training run. Targets: ``TARGET_ACCURACY`` within ``CPU_BUDGET_S`` CPU seconds.
 Training runs with one torch thread: on a busy machine, idle threads spinning in OpenMP would
 otherwise multiply the CPU time measured by ten. Assignment 09's checkers are in `finetuning`.
+
+Training is STOPPED once it has used ``CPU_BUDGET_S`` CPU seconds (or ``WALL_LIMIT_S`` seconds
+of wall-clock time on a busy machine), and the model is evaluated as trained until then: an
+over-budget student loses the budget point only, and a graded cell (at most one training run)
+ends well within nbgrader's per-cell timeout, ``CELL_TIMEOUT_S``.
 """
 
+import ctypes
+import threading
 import time
 
+from ._core import checker
 from ._torch import one_thread, seed_all, single_threaded, torch_module
 
-__all__ = ["TARGET_ACCURACY", "CPU_BUDGET_S", "run_training", "check_cnn_architecture", "check_training"]
+__all__ = ["TARGET_ACCURACY", "CPU_BUDGET_S", "WALL_LIMIT_S", "CELL_TIMEOUT_S", "run_training",
+           "check_cnn_architecture", "check_training"]
 
 TARGET_ACCURACY = 0.97   # on the 1,000 test digits of mnist_subset(); the solution reaches 0.972-0.976 (seeds 0-2)
 MIN_ACCURACY = 0.90      # the "it learns" part
-CPU_BUDGET_S = 30.0      # process CPU seconds for train_model (all threads); the solution needs about 0.7
+CPU_BUDGET_S = 15.0      # process CPU seconds for train_model (all threads); the solution needs about 1-2
+WALL_LIMIT_S = 20.0      # training also stops after this many wall-clock seconds (a busy grading machine)
+CELL_TIMEOUT_S = 30      # nbgrader_config.py's Execute.timeout: a cell trains once, so it must fit in this
 _cache = {}
+
+
+class _TimeUp(BaseException):
+    """Stops `train_model` when its time is up (a BaseException: `except Exception` cannot swallow it)."""
+
+
+def _raise_in_thread(thread_id, exc_type):
+    """Make `thread_id` raise `exc_type` at its next Python instruction."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
+class _Watchdog:
+    """Stop the training running in this thread once it has used `cpu_s` CPU seconds (process time,
+    all threads) or `wall_s` wall-clock seconds.
+
+    Any nn.Module's forward call checks the clocks (a global forward pre-hook), so training stops
+    between two batches; code that calls no module is stopped by a helper thread that raises
+    `_TimeUp` in this thread `grace_s` later, and again every half second. `stopped` then says
+    why ("cpu" or "wall"); `cpu_seconds` and `wall_seconds` say how long training ran.
+    """
+
+    def __init__(self, cpu_s, wall_s, grace_s=1.0):
+        self.cpu_s, self.wall_s, self.grace_s = cpu_s, wall_s, grace_s
+        self.stopped, self.cpu_seconds, self.wall_seconds, self._raised = None, 0.0, 0.0, False
+        self._done, self._lock = threading.Event(), threading.Lock()
+
+    def _over(self, grace=0.0):
+        if time.process_time() - self._cpu0 > self.cpu_s + grace:
+            return "cpu"
+        if time.perf_counter() - self._wall0 > self.wall_s + grace:
+            return "wall"
+        return None
+
+    def _hook(self, module, args):
+        why = None if self._done.is_set() else self._over()
+        if why:
+            self.stopped = self.stopped or why
+            raise _TimeUp(why)
+
+    def _backstop(self, thread_id):
+        while not self._done.wait(0.1):
+            why = self._over(self.grace_s)
+            if why:
+                with self._lock:
+                    if self._done.is_set():
+                        return
+                    self.stopped = self.stopped or why
+                    self._raised = True
+                    _raise_in_thread(thread_id, _TimeUp)
+                self._done.wait(0.5)
+
+    def __enter__(self):
+        self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
+        self._handle = torch_module().nn.modules.module.register_module_forward_pre_hook(self._hook)
+        self._thread = threading.Thread(target=self._backstop, args=(threading.get_ident(),), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.cpu_seconds = time.process_time() - self._cpu0
+        self.wall_seconds = time.perf_counter() - self._wall0
+        with self._lock:  # from here on the helper raises nothing more
+            self._done.set()
+        if self._raised:  # one it raised may still be pending: let it arrive here, not in the caller
+            try:
+                deadline = time.perf_counter() + 0.05
+                while time.perf_counter() < deadline:
+                    pass
+            except _TimeUp:
+                pass
+        # never PyThreadState_SetAsyncExc(thread, NULL) to cancel one instead: on CPython 3.11 it
+        # leaves the eval breaker set, and the next call made under sys.settrace never returns
+        self._handle.remove()
+        self._thread.join()
+        return exc_type is not None and issubclass(exc_type, _TimeUp)
 
 
 def _build(build_model):
@@ -56,6 +142,7 @@ def _linear_diagnosis(model, x):
             h.remove()
 
 
+@checker
 @single_threaded
 def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=500_000):
     """Check that ``build_model()`` is a CNN mapping (N, 1, 28, 28) to (N, 10) logits.
@@ -67,7 +154,9 @@ def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=
         max_params: the parameter budget.
     Raises:
         AssertionError naming the problem: not a module, no conv layer, wrong flatten size,
-        wrong number of classes, softmax at the end, too many parameters.
+        wrong number of classes, softmax at the end, too many parameters. Lazy modules
+        (nn.LazyLinear, nn.LazyConv2d) are fine: parameters are counted after a first batch
+        has given them their shapes.
     """
     torch = torch_module()
     if group != "shape":
@@ -77,10 +166,6 @@ def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     if not convs:
         raise AssertionError("`build_model()` has no nn.Conv2d layer: this assignment asks for a CNN")
-    n_params = sum(p.numel() for p in model.parameters())
-    if n_params > max_params:
-        raise AssertionError(f"`build_model()` has {n_params:,} parameters; keep it under {max_params:,} "
-                             "so it trains within the CPU budget")
     gen = torch.Generator().manual_seed(1 if hidden else 0)
     for batch in ((1, 5) if hidden else (2,)):
         x = torch.rand(batch, 1, 28, 28, generator=gen)
@@ -95,14 +180,38 @@ def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=
             raise AssertionError("`build_model()`'s outputs are probabilities (non-negative, each row sums to 1). "
                                  "Likely bug: the model ends in softmax; return logits, since "
                                  "nn.CrossEntropyLoss applies log-softmax itself")
+    is_lazy = torch.nn.parameter.is_lazy
+    n_params = sum(p.numel() for p in model.parameters() if not is_lazy(p))
+    if n_params > max_params:
+        raise AssertionError(f"`build_model()` has {n_params:,} parameters; keep it under {max_params:,} "
+                             "so it trains within the CPU budget")
 
 
+def _can_run_a_batch(model, batch=2):
+    """Run a (batch, 1, 28, 28) batch through `model` in eval mode, without gradients (which also
+    gives lazy modules their shapes, before train_model builds its optimizer); else say where
+    the reason is explained."""
+    torch = torch_module()
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(batch, 1, 28, 28))
+    except Exception:
+        raise AssertionError(f"`build_model()`'s model cannot run a ({batch}, 1, 28, 28) batch, so it cannot "
+                             "be trained: see test_architecture's message") from None
+    finally:
+        model.train(was_training)
+
+
+@checker
 def run_training(build_model, train_model, seed=0):
-    """Build, train (timed) and evaluate once; cached per (build_model, train_model, seed).
+    """Build, train (timed, stopped at the time limits) and evaluate once; cached per
+    (build_model, train_model, seed).
 
     Returns:
         dict with "accuracy" (test accuracy in [0, 1]), "cpu_seconds" (process CPU time of
-        train_model, all threads), "wall_seconds", "model".
+        train_model, all threads), "wall_seconds", "stopped" (None, or "cpu" / "wall": training
+        was stopped at ``CPU_BUDGET_S`` CPU seconds / ``WALL_LIMIT_S`` seconds), "model".
     """
     key = (id(build_model), id(train_model), seed)
     hit = _cache.get(key)
@@ -113,26 +222,43 @@ def run_training(build_model, train_model, seed=0):
     train_set, test_set = data.mnist_subset()
     seed_all(seed)
     model = _build(build_model)
-    torch = torch_module()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    _can_run_a_batch(model)
+    trained = None
     try:
-        with one_thread():
+        with one_thread(), _Watchdog(CPU_BUDGET_S, WALL_LIMIT_S) as clock:
             trained = train_model(model, train_set)
     except NotImplementedError:
         raise AssertionError("`train_model` is not implemented yet: replace `raise NotImplementedError()` "
                              "with your code") from None
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    model = trained if isinstance(trained, torch.nn.Module) else model
-    result = {"accuracy": train.evaluate(model, test_set, device="cpu"), "cpu_seconds": cpu,
-              "wall_seconds": wall, "model": model}
+    except Exception as err:
+        raise AssertionError(f"`train_model` raised {type(err).__name__}: {err}") from err
+    if clock.stopped:
+        print(f"train_model was stopped after {clock.cpu_seconds:.1f} CPU seconds ({clock.wall_seconds:.1f} s): "
+              f"{_limit(clock.stopped)}; the model is evaluated as trained until then")
+    model = trained if isinstance(trained, torch_module().nn.Module) else model
+    try:
+        accuracy = train.evaluate(model, test_set, device="cpu")
+    except Exception as err:
+        raise AssertionError(f"the trained model fails on the test images: {type(err).__name__}: {err}") from err
+    result = {"accuracy": accuracy, "cpu_seconds": clock.cpu_seconds, "wall_seconds": clock.wall_seconds,
+              "stopped": clock.stopped, "model": model}
     _cache[key] = (build_model, train_model, result)
     return result
 
 
+def _limit(stopped):
+    if stopped == "cpu":
+        return f"the budget is {CPU_BUDGET_S:.0f} CPU seconds"
+    return (f"training may take at most {WALL_LIMIT_S:.0f} s of wall-clock time, so that a graded cell "
+            f"ends within its {CELL_TIMEOUT_S} s")
+
+
+@checker
 def check_training(build_model, train_model, group="learns", hidden=False):
     """Check the trained model: "learns" (>= MIN_ACCURACY), "target" (>= TARGET_ACCURACY), "budget".
 
-    Hidden: "target" also trains with seed 1, so a lucky seed is not enough.
+    Training stopped at a time limit fails "budget" only; the accuracy groups judge the model
+    as trained until then. Hidden: "target" also trains with seed 1, so a lucky seed is not enough.
     Raises:
         AssertionError with the accuracy or CPU time measured and the target.
     """
@@ -141,11 +267,20 @@ def check_training(build_model, train_model, group="learns", hidden=False):
         raise ValueError(f"check_training: `group` must be 'learns', 'target' or 'budget'; got {group!r}")
     for seed in ((0, 1) if hidden and group == "target" else (0,)):
         r = run_training(build_model, train_model, seed=seed)
+        if group == "budget" and r["stopped"] == "cpu":
+            raise AssertionError(f"training used more than {CPU_BUDGET_S:.0f} CPU seconds (all threads); it was "
+                                 f"stopped there (seed {seed}), and the accuracy tests judge the model as trained "
+                                 "within the budget. Train fewer epochs or use a smaller model")
+        if group == "budget" and r["stopped"] == "wall":
+            raise AssertionError(f"training took more than {WALL_LIMIT_S:.0f} s of wall-clock time and was stopped "
+                                 f"there (seed {seed}), after {r['cpu_seconds']:.1f} CPU seconds: a graded cell must "
+                                 f"end within {CELL_TIMEOUT_S} s. Train fewer epochs or use a smaller model")
         if group == "budget" and r["cpu_seconds"] > CPU_BUDGET_S:
             raise AssertionError(f"`train_model` used {r['cpu_seconds']:.1f} CPU seconds (all threads); the budget "
                                  f"is {CPU_BUDGET_S:.0f}. Train fewer epochs or use a smaller model")
         if group in goals and r["accuracy"] < goals[group]:
             hint = " Likely bug: the model does not learn; check the loss, the optimizer step and zero_grad" \
                 if r["accuracy"] < 0.2 else ""
-            raise AssertionError(f"test accuracy {r['accuracy']:.1%} with seed {seed}; the target is at least "
-                                 f"{goals[group]:.0%} on the 1,000 test digits.{hint}")
+            stopped = " (training was stopped at its time limit: see test_budget)" if r["stopped"] else ""
+            raise AssertionError(f"test accuracy {r['accuracy']:.1%} with seed {seed}{stopped}; the target is at "
+                                 f"least {goals[group]:.0%} on the 1,000 test digits.{hint}")

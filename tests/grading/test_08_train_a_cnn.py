@@ -2,8 +2,9 @@
 
 Cells: test_architecture (1), test_learns (1), test_target (2), test_budget (1). Every submission
 that gets as far as training trains once per seed (the test cells share the run), so this module
-keeps to a handful of submissions; the CPU-budget failure is unit-tested in
-tests/test_grading_training.py (it would need 30 CPU seconds here).
+keeps to a handful of submissions. The over-budget student is stopped at the time limit
+(training.CPU_BUDGET_S CPU seconds, or training.WALL_LIMIT_S seconds on a busy machine) in both
+of its runs; the finer budget cases are unit-tested in tests/test_grading_training.py.
 """
 
 import pytest
@@ -40,17 +41,44 @@ def train_model(model, train_set):
     return model
 '''
 
+# The solution's training, then a leftover loop that evaluates the model again and again: minutes of
+# CPU that do not change the model, so it is as accurate as the solution's when it is stopped.
+OVER_BUDGET = '''
+def train_model(model, train_set):
+    train.fit(model, train_set, epochs=2, lr=1e-2, shift=0, progress=False)
+    for _ in range(10_000):
+        train.evaluate(model, train_set)
+    return model
+'''
+
+# The solution's model with the flatten size left to nn.LazyLinear, as part 1's text suggests.
+LAZY_LINEAR = '''
+def build_model():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5, stride=2, padding=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Flatten(), nn.LazyLinear(10),
+    )
+'''
+
 SUBMISSIONS = {
     "seed_article_flatten": {"build_model": SEED_ARTICLE_FLATTEN},
     "eleven_classes": {"build_model": ELEVEN_CLASSES},
     "no_optimizer_step": {"train_model": NO_OPTIMIZER_STEP},
+    "over_budget": {"train_model": OVER_BUDGET},
+    "lazy_linear": {"build_model": LAZY_LINEAR},
 }
+
+CANNOT_RUN = "model cannot run a (2, 1, 28, 28) batch, so it cannot be trained: see test_architecture's message"
 
 EXPECTED = {
     "seed_article_flatten": ([0, 0, 0, 0], {
-        "test_architecture": "nn.Linear(2304, 128) receives 36864 features per image"}),
+        "test_architecture": "nn.Linear(2304, 128) receives 36864 features per image",
+        "test_learns": CANNOT_RUN, "test_target": CANNOT_RUN, "test_budget": CANNOT_RUN}),
     "eleven_classes": ([0, 1, 1, 1], {"test_architecture": "Likely bug: 11 classes; there are 10 digits"}),
     "no_optimizer_step": ([1, 0, 0, 1], {"test_learns": "Likely bug: the model does not learn"}),
+    "over_budget": ([1, 1, 1, 0], {"test_budget": "was stopped there (seed 0)"}),
+    "lazy_linear": ([1, 1, 1, 1], {}),
 }
 
 
@@ -74,3 +102,9 @@ def test_untouched_release_gets_zero(graded):
 @pytest.mark.parametrize("student", sorted(EXPECTED))
 def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
     graded.result(student).check(CELLS, *EXPECTED[student], relative=True)
+
+
+def test_over_budget_training_is_stopped_before_the_cell_timeout(graded):
+    text = graded.result("over_budget").all_text()
+    assert "train_model was stopped after" in text   # in the try-it cell (seed 0) and test_target (seed 1)
+    assert "TimeoutError" not in text                # no cell ran into the per-cell timeout
