@@ -3,7 +3,9 @@
 These pages train networks and run benchmarks while the book builds, so three mistakes would
 cost the most: a cell that downloads (the build runs with no network), a `fit` call that draws a
 progress bar (a widget or stderr noise in the HTML), and an appendix cell that starts a book build
-from inside the book build.
+from inside the book build. Chapters 8-10 are also read on screen: their code wraps before it
+scrolls sideways, every question at their end has a collapsed answer, and the fine-tuning
+comparison is repeated over seeds.
 """
 
 import re
@@ -15,6 +17,8 @@ from bookpages import ROOT
 
 PAGES = ["book/08-cnns-in-pytorch/cnns-in-pytorch.md", "book/09-fine-tuning/fine-tuning.md",
          "book/10-conv1d/conv1d.md", "book/appendix/performance.md"]
+CHAPTER_PAGES = PAGES[:3]
+CODE_WIDTH = 88  # characters: a code cell this wide fits a 1280 px window without scrolling
 
 DOWNLOADS = re.compile(r"load_idx_dataset|urlretrieve|urlopen|requests\.|torchvision|download\s*=\s*True")
 FIT_CALL = re.compile(r"(?:\btrain\.|(?<![\w.]))fit\((?:[^()]|\([^()]*\))*\)", re.S)  # not sklearn's .fit(
@@ -59,6 +63,51 @@ def test_performance_appendix_never_builds_the_book():
     assert not [src for src in cells if re.search(r"bench_book|jupyter-book|conv_course\.book|\bbuild\(", src)]
 
 
+def long_code_lines(text, width=CODE_WIDTH):
+    """(line, length) of every executed code line wider than `width` (cell metadata excluded)."""
+    return [(line, len(line)) for src in code_cells(text) for line in src.splitlines()
+            if len(line) > width]
+
+
+ITEM = re.compile(r"^\d+\.\s", re.M)
+COLLAPSED = re.compile(r"^\s*(?::{3,}|`{3,})\{dropdown\}|^\s*:class:\s*dropdown", re.M)
+
+
+def questions_without_answers(text):
+    """The numbered questions after '## Exercises' that hold no collapsed (dropdown) block."""
+    exercises = text.rsplit("\n## Exercises", 1)[1]
+    starts = [m.start() for m in ITEM.finditer(exercises)] + [len(exercises)]
+    items = [exercises[a:b] for a, b in zip(starts, starts[1:])]
+    return [item.splitlines()[0] for item in items if not COLLAPSED.search(item)]
+
+
+def self_check_questions(text):
+    """Numbered questions between '**Check yourself.**' and '**Practice.**' in the Exercises."""
+    exercises = text.rsplit("\n## Exercises", 1)[1]
+    if "**Check yourself.**" not in exercises or "**Practice.**" not in exercises:
+        return []
+    block = exercises.split("**Check yourself.**", 1)[1].split("**Practice.**", 1)[0]
+    return ITEM.findall(block)
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_chapter_code_cells_wrap_before_they_scroll(page):
+    assert long_code_lines((ROOT / page).read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_every_end_of_chapter_question_has_a_collapsed_answer(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert questions_without_answers(text) == []
+    assert len(self_check_questions(text)) >= 2, "no 'Check yourself' block of two questions or more"
+
+
+def test_fine_tuning_compares_strategies_over_at_least_three_seeds():
+    cells = code_cells((ROOT / PAGES[1]).read_text(encoding="utf-8"))
+    seeds = {int(s) for src in cells for s in re.findall(r"\brun_seed\((\d+)\)", src)}
+    assert len(seeds) >= 3, f"the strategy comparison runs seeds {sorted(seeds)}"
+
+
 # The detectors themselves, on small pages written for the purpose (each must fire).
 _PAGE = """---
 jupytext:
@@ -89,3 +138,14 @@ def test_detectors_fire_on_a_downloading_cell_and_a_noisy_fit():
     quiet = _PAGE.format(code="h = train.fit(model, few_shot(s, 1), epochs=int(2.0), progress=False)\n"
                                "LogisticRegression().fit(X, y)")
     assert downloading_cells(quiet) == [] and fit_calls_with_progress(quiet) == []
+
+
+def test_detectors_fire_on_a_wide_cell_and_an_unanswered_question():
+    wide = _PAGE.format(code="x = 1  # " + "-" * CODE_WIDTH)
+    assert len(long_code_lines(wide)) == 1
+    assert long_code_lines(_PAGE.format(code="x = 1")) == []
+    page = ("# Title\n\n## Exercises\n\n**Check yourself.**\n\n1. Why?\n\n   :::{dropdown} Answer\n   Because.\n"
+            "   :::\n\n2. How?\n\n   ```{admonition} Hint\n   :class: dropdown\n   So.\n   ```\n\n"
+            "**Practice.**\n\n1. Try it.\n\n2. And this.\n\n   :::{dropdown} Answer\n   Done.\n   :::\n")
+    assert questions_without_answers(page) == ["1. Try it."]
+    assert len(self_check_questions(page)) == 2
