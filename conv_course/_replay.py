@@ -101,14 +101,36 @@ def _binds(source):
 
 # ---------------------------------------------------------------- record (the instructor's run)
 
-def _recorder(name, fn, log, depth, arrays):
+def _student_side_hook():
+    """The hook list of `conv_course.grading._student_side`: measurements made beside the student's code."""
+    from .grading._student_side import HOOK
+
+    return HOOK
+
+
+def _student_side_function(name):
+    """The student-side function called `name` ("module.function"), or None."""
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    if not module.startswith("conv_course.grading."):
+        return None
+    try:
+        fn = getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        return None
+    return fn if getattr(fn, "student_side", None) == name else None
+
+
+def _recorder(name, fn, log, depth, arrays, refs, probe=False):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if depth[0]:
             return fn(*args, **kwargs)
-        entry = {"name": name}
+        entry = {"name": name, "probe": probe}
         try:
-            entry["args"], entry["kwargs"] = encode(list(args), arrays), encode(dict(kwargs), arrays)
+            entry["args"] = encode(list(args), arrays, refs=refs)
+            entry["kwargs"] = encode(dict(kwargs), arrays, refs=refs)
         except Unencodable as err:
             entry["unencodable"] = f"argument of type {err}"
         depth[0] += 1
@@ -130,45 +152,58 @@ def _recorder(name, fn, log, depth, arrays):
 
 
 def _record_cell(source, ns, names, tainted, arrays):
-    log, depth, originals = [], [0], {}
+    log, depth, originals, refs = [], [0], {}, {}
     loaded = reads(source)
-    if any(isinstance(ns.get(n), type) for n in loaded & names):
-        return {"status": "unverifiable", "reason": "the test uses a class the student defines"}
     if loaded & tainted:
         return {"status": "unverifiable", "reason": f"the test reads `{sorted(loaded & tainted)[0]}`, computed "
                 "from the student's functions outside the test"}
     for name in names:
         if callable(ns.get(name)) and not isinstance(ns[name], type):
             originals[name] = ns[name]
-            ns[name] = _recorder(name, ns[name], log, depth, arrays)
+            ns[name] = _recorder(name, ns[name], log, depth, arrays, refs)
+    refs.update({id(ns[n]): n for n in names if callable(ns.get(n))})  # they cross by name
+    hook = _student_side_hook()
+    recorders = {}
+
+    def record_student_side(name, fn, args, kwargs):
+        if name not in recorders:
+            recorders[name] = _recorder(name, fn, log, depth, arrays, refs, probe=True)
+        return recorders[name](*args, **kwargs)
+
+    hook[0] = record_student_side
     watched = []  # a test that traces how the code runs judges more than what it returns
     hooks = {"settrace": sys.settrace, "setprofile": sys.setprofile}
-    for hook, real in hooks.items():
-        setattr(sys, hook, lambda fn, _real=real, _hook=hook: (watched.append(_hook), _real(fn))[1])
+    for name, real in hooks.items():
+        setattr(sys, name, lambda fn, _real=real, _name=name: (watched.append(_name), _real(fn))[1])
     try:
         exec(_compile(source, "<test cell>"), ns)
     except BaseException as err:  # noqa: B036
         return {"status": "unverifiable", "reason": f"reference run failed: {type(err).__name__}: {err}"[:300]}
     finally:
         ns.update(originals)
-        for hook, real in hooks.items():
-            setattr(sys, hook, real)
+        hook[0] = None
+        for name, real in hooks.items():
+            setattr(sys, name, real)
     if watched:
         return {"status": "unverifiable", "reason": f"the test watches the code run (sys.{watched[0]}), "
                 "not only what it returns: the kernel scores it"}
     bad = [e["unencodable"] for e in log if "unencodable" in e]
     values = {}
-    for name in sorted((loaded & names) - set(originals)):
+    for name in sorted((loaded & names) - set(originals) - {n for n in names if isinstance(ns.get(n), type)}):
         try:
             values[name] = encode(ns[name], arrays)
         except (Unencodable, KeyError):
             bad.append(f"value `{name}`")
     if bad:
         return {"status": "unverifiable", "reason": "not plain data: " + bad[0]}
+    classes = sorted(n for n in loaded & names if isinstance(ns.get(n), type))
+    if classes and not any(e.get("probe") for e in log):
+        return {"status": "unverifiable", "reason": f"the test uses the class `{classes[0]}` the student defines "
+                "outside a student-side report"}
     if not log and not values:
         return {"status": "unverifiable", "reason": "the test calls nothing the student defines"}
     return {"status": "ok", "reason": "", "values": values,
-            "calls": [{k: e[k] for k in ("name", "args", "kwargs", "outcome")} for e in log]}
+            "calls": [{k: e[k] for k in ("name", "probe", "args", "kwargs", "outcome")} for e in log]}
 
 
 def _record(job, ns):
@@ -187,7 +222,13 @@ def _record(job, ns):
         if cell["kind"] == "code":
             setup_modules += new
     return {"cells": cells, "modules": [m for m in modules if not m.startswith(("__", "conv_course._replay"))],
-            "setup_modules": setup_modules}, arrays
+            "setup_modules": setup_modules, "kinds": _kinds(ns, names)}, arrays
+
+
+def _kinds(ns, names):
+    """{name: "class", "callable", "value" or "missing"} of the student's names in `ns`."""
+    return {n: ("class" if isinstance(ns[n], type) else "callable" if callable(ns[n]) else "value")
+            if n in ns else "missing" for n in sorted(names)}
 
 
 def new_roots(before, after):
@@ -221,10 +262,11 @@ def _mutations(args, kwargs, before, arrays):
     return changed
 
 
-def _replay_call(fn, call, arrays, out_arrays, tensors):
+def _replay_call(fn, call, arrays, out_arrays, tensors, resolve):
     import numpy as np
 
-    args, kwargs = decode(call["args"], arrays, tensors=tensors), decode(call["kwargs"], arrays, tensors=tensors)
+    args = decode(call["args"], arrays, tensors=tensors, resolve=resolve)
+    kwargs = decode(call["kwargs"], arrays, tensors=tensors, resolve=resolve)
     before = {k: np.array(v, copy=True) for k, v in
               [(f"a{i}", a) for i, a in enumerate(args)] + [(f"k:{k}", v) for k, v in kwargs.items()]
               if isinstance(v, np.ndarray)}
@@ -263,11 +305,12 @@ def _replay(job, ns, box):
         out_arrays = []
         calls = []
         for call in job["calls"][gid]:
-            fn = ns.get(call["name"])
-            if not callable(fn):
-                calls.append({"kind": "missing"})
+            fn = _student_side_function(call["name"]) if call.get("probe") else ns.get(call["name"])
+            missing = [n for n in _ref_names(call) if not callable(ns.get(n))]
+            if not callable(fn) or missing:
+                calls.append({"kind": "missing", "names": missing or [call["name"]]})
                 continue
-            calls.append(_replay_call(fn, call, job["arrays"], out_arrays, tensors))
+            calls.append(_replay_call(fn, call, job["arrays"], out_arrays, tensors, ns.get))
             if os.getpid() != _MAIN:
                 os._exit(0)
         values = {}
@@ -277,11 +320,24 @@ def _replay(job, ns, box):
                     values[name] = encode(ns[name], out_arrays)
                 except Unencodable:
                     values[name] = {"t": "opaque", "type": type(ns[name]).__name__[:100]}
-        status = {n: ("callable" if callable(ns[n]) and not isinstance(ns[n], type) else "value") if n in ns
-                  else "missing" for n in sorted(names)}
+        status = _kinds(ns, names)
         write_bundle(box, f"cell-{i}", {"calls": calls, "values": values, "names": status, "errors": errors[:3]},
                      out_arrays, in_place=True)
     _progress(box, "done")
+
+
+def _ref_names(call):
+    """Names of the student objects a recorded call passes by reference (to a probe)."""
+    found, stack = [], [call.get("args"), call.get("kwargs")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("t") == "ref":
+                found.append(str(node.get("n")))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 # ---------------------------------------------------------------- judge (the checker, trusted side)
@@ -318,23 +374,30 @@ def _missing(name, errors):
     return missing
 
 
-def _stand_in(name, queue, ref_arrays, got_arrays, tensors):
-    """A function that answers the checker's calls to `name` from the student's replayed results."""
+def _by_name(name):
+    return f"\0ref:{name}"  # a student object passed by reference compares by its name
+
+
+def _stand_in(name, queue, ref_arrays, got_arrays, tensors, refs):
+    """A function that answers the checker's calls to `name` (a student function, or a probe) from the
+    student's replayed results."""
 
     def stand_in(*args, **kwargs):
         if not queue:
             raise _Unjudgeable(f"`{name}` was called more often than in the replay")
         call, outcome = queue.pop(0)
-        want_args = decode(call["args"], ref_arrays, tensors=tensors)
-        want_kwargs = decode(call["kwargs"], ref_arrays, tensors=tensors)
+        want_args = decode(call["args"], ref_arrays, tensors=tensors, resolve=_by_name)
+        want_kwargs = decode(call["kwargs"], ref_arrays, tensors=tensors, resolve=_by_name)
         scratch = []
         try:
-            got = decode(encode([list(args), dict(kwargs)], scratch), scratch)
+            got = decode(encode([list(args), dict(kwargs)], scratch, refs=refs), scratch, resolve=_by_name)
         except Unencodable:
             raise _Unjudgeable(f"`{name}` was called with other arguments than in the replay") from None
         if call["name"] != name or not plaindata.same([want_args, want_kwargs], got, rtol=1e-12, atol=0):
             raise _Unjudgeable(f"`{name}` was called with other arguments than in the replay")
         kind = outcome.get("kind") if isinstance(outcome, dict) else None
+        if kind == "missing":
+            raise NameError(f"name {(outcome.get('names') or [name])[0]!r} is not defined")
         if kind == "raise":
             types = outcome.get("types") if isinstance(outcome.get("types"), list) else []
             message = outcome.get("message") if isinstance(outcome.get("message"), str) else ""
@@ -359,6 +422,16 @@ def _stand_in(name, queue, ref_arrays, got_arrays, tensors):
     return stand_in
 
 
+class _StudentClass:
+    """Stands in for a class the student defines: it crosses to probes by name, and cannot be used here."""
+
+    def __init__(self, name):
+        self.__name__ = self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        raise _Unjudgeable(f"the test uses the class `{self.__name__}` outside a probe")
+
+
 def _judge_cell(cell, test, answer, ns, names, ref_arrays, got_arrays):
     tensors = "tensor" in json.dumps(test["calls"])
     if not isinstance(answer.get("calls"), list) or len(answer["calls"]) != len(test["calls"]):
@@ -368,17 +441,31 @@ def _judge_cell(cell, test, answer, ns, names, ref_arrays, got_arrays):
     status = answer.get("names") if isinstance(answer.get("names"), dict) else {}
     values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
     errors = [str(e)[:300] for e in answer.get("errors", []) if isinstance(e, str)][:3]
+    refs = {}
     for name in names & reads(cell["source"]):
         state = status.get(name, "missing")
         ns.pop(name, None)
         if state == "missing" and errors:
             ns[name] = _missing(name, errors)
         elif state == "callable":
-            ns[name] = _stand_in(name, queue, ref_arrays, got_arrays, tensors)
+            ns[name] = _stand_in(name, queue, ref_arrays, got_arrays, tensors, refs)
+        elif state == "class":
+            ns[name] = _StudentClass(name)
         elif state == "value" and isinstance(values.get(name), dict):
             node = values[name]
             ns[name] = _opaque(node.get("type")) if node.get("t") == "opaque" else decode(node, got_arrays,
                                                                                           tensors=tensors)
+        if name in ns and state in ("callable", "class"):
+            refs[id(ns[name])] = name
+    hook = _student_side_hook()
+    stand_ins = {}
+
+    def replayed(name, fn, args, kwargs):
+        if name not in stand_ins:
+            stand_ins[name] = _stand_in(name, queue, ref_arrays, got_arrays, tensors, refs)
+        return stand_ins[name](*args, **kwargs)
+
+    hook[0] = replayed
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
@@ -392,6 +479,7 @@ def _judge_cell(cell, test, answer, ns, names, ref_arrays, got_arrays):
         for name in names:
             ns.pop(name, None)
         ns.update(saved)
+        hook[0] = None
     verdict["stdout"] = out.getvalue()[-_MAX_MESSAGE:]
     return verdict
 

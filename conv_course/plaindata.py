@@ -34,10 +34,16 @@ class Limits:
         self.total_bytes, self.nodes = total_bytes, nodes
 
 
-def encode(value, arrays, depth=0):
-    """A JSON-able tree for `value`; arrays are appended to `arrays` (copied) and referenced by index."""
+def encode(value, arrays, depth=0, refs=None):
+    """A JSON-able tree for `value`; arrays are appended to `arrays` (copied) and referenced by index.
+
+    `refs` maps id(obj) -> name for objects that cross by name (a student's function or class,
+    passed to a probe): they become {"t": "ref", "n": name}.
+    """
     if depth > _MAX_DEPTH:
         raise Unencodable("nested too deeply")
+    if refs and id(value) in refs:
+        return {"t": "ref", "n": refs[id(value)]}
     if value is None:
         return {"t": "none"}
     if isinstance(value, (bool, np.bool_)):
@@ -58,22 +64,25 @@ def encode(value, arrays, depth=0):
         return {"t": kind, "i": len(arrays) - 1}
     if isinstance(value, (list, tuple)):
         return {"t": "list" if isinstance(value, list) else "tuple",
-                "v": [encode(x, arrays, depth + 1) for x in value]}
+                "v": [encode(x, arrays, depth + 1, refs) for x in value]}
     if isinstance(value, dict):
         items = list(value.items())
-        return {"t": "dict", "k": [encode(k, arrays, depth + 1) for k, _ in items],
-                "v": [encode(v, arrays, depth + 1) for _, v in items]}
+        return {"t": "dict", "k": [encode(k, arrays, depth + 1, refs) for k, _ in items],
+                "v": [encode(v, arrays, depth + 1, refs) for _, v in items]}
     raise Unencodable(type(value).__name__)
 
 
-def decode(node, arrays, depth=0, tensors=False):
+def decode(node, arrays, depth=0, tensors=False, resolve=None):
     """Inverse of `encode`, validating every node (the tree may come from student code).
 
-    With `tensors`, nodes encoded from tensors come back as CPU tensors (torch imported on demand).
+    With `tensors`, nodes encoded from tensors come back as CPU tensors (torch imported on demand);
+    `resolve(name)` gives the object of a "ref" node (without it, a ref is malformed data).
     """
     if depth > _MAX_DEPTH or not isinstance(node, dict):
         raise ValueError("malformed data")
     t, v = node.get("t"), node.get("v")
+    if t == "ref" and resolve is not None and isinstance(node.get("n"), str):
+        return resolve(node["n"])
     if t == "none":
         return None
     if t == "bool" and isinstance(v, bool):
@@ -95,12 +104,12 @@ def decode(node, arrays, depth=0, tensors=False):
             return torch.from_numpy(arr)
         return arr
     if t in ("list", "tuple") and isinstance(v, list):
-        items = [decode(x, arrays, depth + 1, tensors) for x in v]
+        items = [decode(x, arrays, depth + 1, tensors, resolve) for x in v]
         return items if t == "list" else tuple(items)
     if t == "dict" and isinstance(v, list) and isinstance(node.get("k"), list) and len(v) == len(node["k"]):
-        keys = [decode(k, arrays, depth + 1, tensors) for k in node["k"]]
+        keys = [decode(k, arrays, depth + 1, tensors, resolve) for k in node["k"]]
         return dict(zip([tuple(k) if isinstance(k, list) else k for k in keys],
-                        [decode(x, arrays, depth + 1, tensors) for x in v]))
+                        [decode(x, arrays, depth + 1, tensors, resolve) for x in v]))
     raise ValueError(f"malformed data node {t!r}")
 
 

@@ -36,7 +36,12 @@ _DROP = ("import os,sys\nu=int(sys.argv[1])\nos.setgroups([]);os.setresgid(u,u,u
 
 # What a reference-free sandbox hides: the course's own reference ops and checkers (the checkers
 # compute expected values with the ops), and every installed library with a convolution.
-REFERENCE_CODE = {"conv_course": ["ops.py", "_conv_fast.py", "_winograd.py", "grading"],
+# What a reference-free sandbox hides: the course's reference ops and fine-tuning helpers, the
+# checkers that compute expected values with them, and every installed library with a convolution.
+# (grading/training.py and grading/finetuning.py stay: their student-side halves run there.)
+REFERENCE_CODE = {"conv_course": ["ops.py", "_conv_fast.py", "_winograd.py", "finetune.py", "grading/conv.py",
+                                  "grading/channels.py", "grading/kernel_design.py", "grading/pooling.py",
+                                  "grading/matmul.py", "grading/backward.py"],
                   "libraries": ["torch", "torchvision", "torchaudio", "scipy", "skimage", "sklearn", "cv2",
                                 "tensorflow", "jax", "jaxlib"]}
 _UNAVAILABLE = os.path.join(_PACKAGE_DIR, "_unavailable.py")

@@ -143,7 +143,8 @@ def build_plan(source_nb, workdir=None, timeout=600, secret=None):
         plaindata.write_bundle(box, "job", {"cells": cells, "names": names}, [])
         out, arrays = _run("record", box, run_dir, secret, timeout)
     plan = {"cells": out["cells"], "arrays": arrays, "names": names, "source": cells, "files": files,
-            "modules": out.get("modules", []), "setup_modules": out.get("setup_modules", []), "secret": secret}
+            "modules": out.get("modules", []), "setup_modules": out.get("setup_modules", []),
+            "kinds": out.get("kinds", {}), "secret": secret}
     _self_check(plan, timeout)
     return plan
 
@@ -160,8 +161,7 @@ def _self_check(plan, timeout):
         calls = [dict(c["outcome"], value=_recode(c["outcome"]["value"], plan["arrays"], arrays))
                  if c["outcome"]["kind"] == "return" else dict(c["outcome"], message="") for c in cell["calls"]]
         values = {n: _recode(v, plan["arrays"], arrays) for n, v in cell["values"].items()}
-        status = {n: "callable" for n in {c["name"] for c in cell["calls"]}}
-        status.update({n: "value" for n in values})
+        status = dict(plan["kinds"])
         answers[gid] = ({"calls": calls, "values": values, "names": status}, arrays)
     verdicts = _judge(plan, answers, timeout)
     for gid in todo:
@@ -172,7 +172,17 @@ def _self_check(plan, timeout):
 
 
 def _recode(tree, arrays, into):
-    return plaindata.encode(plaindata.decode(tree, arrays), into)
+    """`tree` re-encoded into the array list `into` (references to student objects kept by name)."""
+    refs = {}
+    value = plaindata.decode(tree, arrays, resolve=lambda name: refs.setdefault(name, _Ref(name)))
+    return plaindata.encode(value, into, refs={id(r): r.name for r in refs.values()})
+
+
+class _Ref:
+    """A student object in transit: known by its name only."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 def plan_key(source_dir, secret=None):
@@ -247,7 +257,8 @@ def _replay_job(plan, student_nb, cells_of, todo, skip):
     arrays, calls, values = [], {}, {}
     for gid in todo:
         cell = plan["cells"][gid]
-        calls[gid] = [{"name": c["name"], "args": _recode(c["args"], plan["arrays"], arrays),
+        calls[gid] = [{"name": c["name"], "probe": c.get("probe", False),
+                       "args": _recode(c["args"], plan["arrays"], arrays),
                        "kwargs": _recode(c["kwargs"], plan["arrays"], arrays)} for c in cell["calls"]]
         values[gid] = sorted(cell["values"])
     job = {"cells": [dict(c, source="") if c["kind"] == "test" else c for c in cells], "calls": calls,

@@ -234,3 +234,24 @@ def test_course_secret_is_created_once_and_private(tmp_path):
     first = trusted.course_secret(str(tmp_path))
     assert first == trusted.course_secret(str(tmp_path)) and len(first) == 32
     assert os.stat(tmp_path / "trusted" / "secret").st_mode & 0o077 == 0
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "solutions", "09-fine-tune", "09-fine-tune.ipynb")),
+                    reason="assignment 09 not in this checkout")
+def test_checks_on_models_are_judged_from_their_student_side_reports(tmp_path):
+    """09 checks models and optimizers: the student side reports plain data, the judge judges it."""
+    source = nbformat.read(os.path.join(ROOT, "solutions", "09-fine-tune", "09-fine-tune.ipynb"), 4)
+    p = trusted.build_plan(source, str(tmp_path))
+    assert p["cells"] and all(c["status"] == "ok" for c in p["cells"].values()), p["cells"]
+    call = p["cells"]["test_freeze"]["calls"][0]
+    assert call["probe"] and call["name"] == "conv_course.grading.finetuning.freeze_report"
+    job, _ = trusted._replay_job(p, source, ["test_freeze"], ["test_freeze"], set())
+    assert '"t": "ref", "n": "freeze_backbone"' in json.dumps(job["calls"])
+    lazy = nbformat.from_dict(source)
+    for cell in lazy.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "freeze_backbone":
+            cell.source = "def freeze_backbone(model):\n    return model\n"
+    verdicts = trusted.recheck(p, lazy, str(tmp_path), sandbox=True, timeout=120)
+    assert verdicts["test_freeze"].status == "fail"
+    assert "no parameter of model.features is frozen" in verdicts["test_freeze"].detail
+    assert {g for g, v in verdicts.items() if v.status == "pass"} == set(p["cells"]) - {"test_freeze"}

@@ -5,14 +5,21 @@ the backbone's learning rate), a ``LoRAConv2d(conv, rank, alpha)`` module (attri
 ``lora_A`` (rank, C_in*kh*kw), ``lora_B`` (C_out, rank) zero-initialised, scale alpha/rank) and
 ``add_lora(model, rank, alpha)``. The checkers build a fresh seeded `conv_course.models.Backbone`
 and inspect requires_grad flags, optimizer param groups and outputs.
+
+Each checker is two halves (`._student_side`): a ``*_report`` function that runs the student's
+code and returns what it measured as plain data (parameter names and flags, learning rates,
+output arrays), and the judgement of that data, which needs no student object, so the trusted
+re-check can judge it outside the student's process.
 """
 
 import numpy as np
 
 from ._core import checker
+from ._student_side import student_side
 from ._torch import seed_all, single_threaded, torch_module
 
-__all__ = ["check_freeze", "check_optimizer", "check_lora_conv", "check_add_lora"]
+__all__ = ["check_freeze", "check_optimizer", "check_lora_conv", "check_add_lora", "freeze_report",
+           "optimizer_report", "lora_report", "add_lora_report"]
 
 
 def _backbone(hidden, num_classes=10):
@@ -46,8 +53,17 @@ def _returned_model(result, model, fn_name):
     return result
 
 
-@checker
+@student_side
 @single_threaded
+def freeze_report(freeze_backbone, hidden=False):
+    """Student side of `check_freeze`: [name, requires_grad] of the backbone's and the head's parameters."""
+    model = _backbone(hidden)
+    model = _returned_model(_call(freeze_backbone, model), model, "freeze_backbone")
+    return {"features": [[f"features.{n}", bool(p.requires_grad)] for n, p in model.features.named_parameters()],
+            "head": [[f"head.{n}", bool(p.requires_grad)] for n, p in model.head.named_parameters()]}
+
+
+@checker
 def check_freeze(freeze_backbone, group="freeze", hidden=False):
     """Check ``freeze_backbone(model)``: every parameter of ``model.features`` frozen, ``model.head`` trainable.
 
@@ -56,11 +72,10 @@ def check_freeze(freeze_backbone, group="freeze", hidden=False):
     """
     if group != "freeze":
         raise ValueError(f"check_freeze: `group` must be 'freeze'; got {group!r}")
-    model = _returned_model(_call(freeze_backbone, _backbone(hidden)), None, "freeze_backbone")
-    feats = [(f"features.{n}", p) for n, p in model.features.named_parameters()]
-    heads = [(f"head.{n}", p) for n, p in model.head.named_parameters()]
-    loose = [n for n, p in feats if p.requires_grad]
-    head_frozen = [n for n, p in heads if not p.requires_grad]
+    report = freeze_report(freeze_backbone, hidden)
+    feats, heads = report["features"], report["head"]
+    loose = [n for n, grad in feats if grad]
+    head_frozen = [n for n, grad in heads if not grad]
     if len(loose) == len(feats):
         raise AssertionError("no parameter of model.features is frozen. Likely bug: nothing frozen; set "
                              "`p.requires_grad = False` for every parameter of model.features (torch.no_grad() "
@@ -81,8 +96,24 @@ def _all_equal(rates, value):
     return len(rates) == 1 and None not in rates and bool(np.isclose(next(iter(rates)), value, rtol=1e-9))
 
 
-@checker
+def _base_lr(hidden):
+    return 3e-4 if hidden else 1e-3
+
+
+@student_side
 @single_threaded
+def optimizer_report(make_optimizer, hidden=False):
+    """Student side of `check_optimizer`: [name, learning rate or None] of every parameter."""
+    torch = torch_module()
+    model = _backbone(hidden)
+    opt = _call(make_optimizer, model, _base_lr(hidden))
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise AssertionError(f"`make_optimizer` must return a torch.optim optimizer; got {type(opt).__name__}")
+    lr_of = {id(p): float(g["lr"]) for g in opt.param_groups for p in g["params"]}
+    return [[n, lr_of.get(id(p))] for n, p in model.named_parameters()]
+
+
+@checker
 def check_optimizer(make_optimizer, group="lrs", hidden=False):
     """Check ``make_optimizer(model, base_lr)``: the backbone at base_lr, the head at 10 * base_lr.
 
@@ -91,24 +122,19 @@ def check_optimizer(make_optimizer, group="lrs", hidden=False):
     Raises:
         AssertionError naming the parameters or rates that are wrong and the likely bug.
     """
-    torch = torch_module()
     if group not in ("coverage", "lrs"):
         raise ValueError(f"check_optimizer: `group` must be 'coverage' or 'lrs'; got {group!r}")
-    model, base_lr = _backbone(hidden), (3e-4 if hidden else 1e-3)
-    opt = _call(make_optimizer, model, base_lr)
-    if not isinstance(opt, torch.optim.Optimizer):
-        raise AssertionError(f"`make_optimizer` must return a torch.optim optimizer; got {type(opt).__name__}")
-    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
-    named = list(model.named_parameters())
+    base_lr = _base_lr(hidden)
+    named = optimizer_report(make_optimizer, hidden)
     if group == "coverage":
-        missing = [n for n, p in named if id(p) not in lr_of]
+        missing = [n for n, lr in named if lr is None]
         if missing:
             part = "the head" if all(n.startswith("head.") for n in missing) else "some parameters"
             raise AssertionError(f"{len(missing)} parameters are in no param group: {_names(missing)}. "
                                  f"Likely bug: {part} left out of the optimizer, so they never change")
         return
-    head = {lr_of.get(id(p)) for n, p in named if n.startswith("head.")}
-    body = {lr_of.get(id(p)) for n, p in named if not n.startswith("head.")}
+    head = {lr for n, lr in named if n.startswith("head.")}
+    body = {lr for n, lr in named if not n.startswith("head.")}
     want_head, want_body = 10 * base_lr, base_lr
     if _all_equal(head, want_head) and _all_equal(body, want_body):
         return
@@ -169,8 +195,51 @@ def _lora_forward(lora, conv, x, want_shape):
     return got
 
 
-@checker
+_RANK, _ALPHA = 2, 6.0
+
+
+def _lora_input(conv, hidden):
+    torch = torch_module()
+    return torch.randn(2, conv.in_channels, 7, 6, generator=torch.Generator().manual_seed(5 if hidden else 4))
+
+
+def _lora_weights(conv, hidden):
+    """The random lora_A, lora_B that the "forward" group loads into the adapter."""
+    torch = torch_module()
+    c_out, c_in, kh, kw = conv.weight.shape
+    gen = torch.Generator().manual_seed(7 if hidden else 6)
+    return torch.randn((_RANK, c_in * kh * kw), generator=gen), torch.randn((c_out, _RANK), generator=gen)
+
+
+@student_side
 @single_threaded
+def lora_report(LoRAConv2d, group="init", hidden=False):
+    """Student side of `check_lora_conv`: the adapter's trainable parameters, its output on a seeded
+    input (at initialisation, or with seeded lora_A, lora_B loaded) and which gradients it sets."""
+    torch = torch_module()
+    conv = _lora_conv(hidden)
+    lora = _call(LoRAConv2d, conv, rank=_RANK, alpha=_ALPHA)
+    A, B = _lora_parts(lora, conv, _RANK)
+    x = _lora_input(conv, hidden)
+    with torch.no_grad():
+        want_shape = conv(x).shape
+    if group == "init":
+        with torch.no_grad():
+            got = _lora_forward(lora, conv, x, want_shape)
+        return {"trainable": sorted(n for n, p in lora.named_parameters() if p.requires_grad),
+                "output": got.numpy(), "A_zero": bool(A.detach().abs().sum() == 0),
+                "B_zero": bool(B.detach().abs().sum() == 0)}
+    with torch.no_grad():
+        a, b = _lora_weights(conv, hidden)
+        A.copy_(a)
+        B.copy_(b)
+    got = _lora_forward(lora, conv, x, want_shape)
+    out = got.detach().numpy().copy()
+    got.sum().backward()
+    return {"output": out, "grads": [A.grad is not None, B.grad is not None, conv.weight.grad is not None]}
+
+
+@checker
 def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     """Check a student's ``LoRAConv2d(conv, rank=4, alpha=4)``.
 
@@ -185,12 +254,12 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
     F = torch.nn.functional
     if group not in ("init", "forward"):
         raise ValueError(f"check_lora_conv: `group` must be 'init' or 'forward'; got {group!r}")
-    conv, rank, alpha = _lora_conv(hidden), 2, 6.0
-    lora = _call(LoRAConv2d, conv, rank=rank, alpha=alpha)
-    A, B = _lora_parts(lora, conv, rank)
-    x = torch.randn(2, conv.in_channels, 7, 6, generator=torch.Generator().manual_seed(5 if hidden else 4))
+    report = lora_report(LoRAConv2d, group, hidden)
+    conv = _lora_conv(hidden)
+    x = _lora_input(conv, hidden)
+    got = torch.as_tensor(report["output"])
     if group == "init":
-        trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+        trainable = set(report["trainable"])
         if trainable != {"lora_A", "lora_B"}:
             extra = sorted(trainable - {"lora_A", "lora_B"})
             bug = (f"the wrapped conv is not frozen ({_names(extra)} train)" if extra
@@ -199,40 +268,63 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
                                  f"Likely bug: {bug}")
         with torch.no_grad():
             want = conv(x)
-            got = _lora_forward(lora, conv, x, want.shape)
         if not torch.allclose(got, want, atol=1e-5):
             bug = ("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged"
-                   if bool(B.detach().abs().sum() > 0)
-                   else "the output must equal the frozen conv's output at the start")
+                   if not report["B_zero"] else "the output must equal the frozen conv's output at the start")
             raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) by up to "
                                  f"{(got - want).abs().max().item():.3g}. Likely bug: {bug}")
-        if bool(A.detach().abs().sum() == 0):
+        if report["A_zero"]:
             raise AssertionError("lora_A and lora_B are both zero, so neither ever gets a gradient. Likely bug: "
                                  "initialise lora_A randomly (e.g. small normal values) and only lora_B at zero")
         return
-    gen = torch.Generator().manual_seed(7 if hidden else 6)
+    A, B = _lora_weights(conv, hidden)
     with torch.no_grad():
-        A.copy_(torch.randn(A.shape, generator=gen))
-        B.copy_(torch.randn(B.shape, generator=gen))
         delta = (B @ A).reshape(conv.weight.shape)
         geometry = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation)
-        want = F.conv2d(x, conv.weight + alpha / rank * delta, conv.bias, **geometry)
+        want = F.conv2d(x, conv.weight + _ALPHA / _RANK * delta, conv.bias, **geometry)
         unscaled = F.conv2d(x, conv.weight + delta, conv.bias, **geometry)
-    got = _lora_forward(lora, conv, x, want.shape)
-    if not torch.allclose(got.detach(), want, atol=1e-4):
-        bug = ("the update is not scaled by alpha / rank" if torch.allclose(got.detach(), unscaled, atol=1e-4)
+    if not torch.allclose(got, want, atol=1e-4):
+        bug = ("the update is not scaled by alpha / rank" if torch.allclose(got, unscaled, atol=1e-4)
                else "the output must be conv2d with weight W + (alpha / rank) * (lora_B @ lora_A).reshape(W.shape)")
-        diff = (got.detach() - want).abs().max().item()
+        diff = (got - want).abs().max().item()
         raise AssertionError(f"with random lora_A, lora_B the output differs from the expected by up to {diff:.3g} "
-                             f"(rank={rank}, alpha={alpha:g}). Likely bug: {bug}")
-    got.sum().backward()
-    if A.grad is None or B.grad is None or conv.weight.grad is not None:
+                             f"(rank={_RANK}, alpha={_ALPHA:g}). Likely bug: {bug}")
+    a_grad, b_grad, w_grad = report["grads"]
+    if not a_grad or not b_grad or w_grad:
         raise AssertionError("after backward, lora_A.grad and lora_B.grad must be set and conv.weight.grad None. "
                              "Likely bug: the adapters are detached from the output, or the conv is not frozen")
 
 
-@checker
+@student_side
 @single_threaded
+def add_lora_report(add_lora, group="wrap", hidden=False):
+    """Student side of `check_add_lora`: the convs, which are wrapped, and the outputs before and
+    after ("wrap") or every parameter's requires_grad ("trainable")."""
+    torch = torch_module()
+    model = _backbone(hidden)
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        before = model(x).numpy()
+    model = _returned_model(_call(add_lora, model, rank=4, alpha=4), model, "add_lora").eval()
+    wrappers = {n: m for n, m in model.named_modules() if hasattr(m, "lora_A") and hasattr(m, "lora_B")}
+    inner = {id(getattr(m, "conv", None)) for m in wrappers.values()}
+    report = {"convs": convs, "wrappers": sorted(wrappers),
+              "bare": [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and id(m) not in inner]}
+    if group == "wrap":
+        try:
+            with torch.no_grad():
+                report["after"] = model(x).numpy()
+        except RuntimeError as err:
+            raise AssertionError(f"after add_lora the model fails on a (2, 1, 28, 28) batch: {err}. Likely bug: "
+                                 "LoRAConv2d must keep the wrapped conv's stride/padding/dilation") from None
+        report["before"] = before
+    else:
+        report["params"] = [[n, bool(p.requires_grad)] for n, p in model.named_parameters()]
+    return report
+
+
+@checker
 def check_add_lora(add_lora, group="wrap", hidden=False):
     """Check ``add_lora(model, rank=4, alpha=4)`` on a fresh Backbone.
 
@@ -242,36 +334,22 @@ def check_add_lora(add_lora, group="wrap", hidden=False):
     Raises:
         AssertionError naming the modules or parameters in the wrong state and the likely bug.
     """
-    torch = torch_module()
     if group not in ("wrap", "trainable"):
         raise ValueError(f"check_add_lora: `group` must be 'wrap' or 'trainable'; got {group!r}")
-    model = _backbone(hidden)
-    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
-    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        before = model(x)
-    model = _returned_model(_call(add_lora, model, rank=4, alpha=4), model, "add_lora").eval()
-    wrappers = {n: m for n, m in model.named_modules() if hasattr(m, "lora_A") and hasattr(m, "lora_B")}
-    inner = {id(getattr(m, "conv", None)) for m in wrappers.values()}
-    bare = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and id(m) not in inner]
+    report = add_lora_report(add_lora, group, hidden)
+    wrappers, bare, convs = report["wrappers"], report["bare"], report["convs"]
     if group == "wrap":
         if bare or len(wrappers) != len(convs):
             raise AssertionError(f"{len(wrappers)} of the {len(convs)} convs are wrapped; still plain nn.Conv2d: "
                                  f"{_names(bare) or 'none'}. Likely bug: only direct children were replaced; "
                                  "recurse into submodules (named_children) or walk named_modules()")
-        try:
-            with torch.no_grad():
-                after = model(x)
-        except RuntimeError as err:
-            raise AssertionError(f"after add_lora the model fails on a (2, 1, 28, 28) batch: {err}. Likely bug: "
-                                 "LoRAConv2d must keep the wrapped conv's stride/padding/dilation") from None
-        if not torch.allclose(before, after, atol=1e-5):
+        if not np.allclose(report["before"], report["after"], atol=1e-5):
             raise AssertionError("after add_lora the model's output changed. Likely bug: the wrapped model must "
                                  "start equal to the original (lora_B zero, the conv's weights kept)")
         return
     allowed = {f"{w}.{p}" if w else p for w in wrappers for p in ("lora_A", "lora_B")}
-    allowed |= {n for n, _ in model.named_parameters() if n.startswith("head.")}
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    allowed |= {n for n, _ in report["params"] if n.startswith("head.")}
+    trainable = {n for n, grad in report["params"] if grad}
     if trainable != allowed:
         extra, missing = sorted(trainable - allowed), sorted(allowed - trainable)
         if missing and all(n.startswith("head.") for n in missing):

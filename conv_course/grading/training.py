@@ -19,10 +19,11 @@ import threading
 import time
 
 from ._core import checker
+from ._student_side import student_side
 from ._torch import one_thread, seed_all, single_threaded, torch_module
 
 __all__ = ["TARGET_ACCURACY", "CPU_BUDGET_S", "WALL_LIMIT_S", "CELL_TIMEOUT_S", "run_training",
-           "check_cnn_architecture", "check_training"]
+           "architecture_report", "check_cnn_architecture", "check_training"]
 
 TARGET_ACCURACY = 0.97   # on the 1,000 test digits of mnist_subset(); the solution reaches 0.972-0.976 (seeds 0-2)
 MIN_ACCURACY = 0.90      # the "it learns" part
@@ -142,8 +143,32 @@ def _linear_diagnosis(model, x):
             h.remove()
 
 
-@checker
+@student_side
 @single_threaded
+def architecture_report(build_model, hidden=False):
+    """Student side of `check_cnn_architecture`: the number of conv layers, what the model maps a
+    batch to ({"batch", "shape" or "type", "probabilities"}) and the parameter count."""
+    torch = torch_module()
+    seed_all(0)
+    model = _build(build_model).eval()
+    report = {"convs": sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()), "outputs": []}
+    if not report["convs"]:
+        return report
+    gen = torch.Generator().manual_seed(1 if hidden else 0)
+    for batch in ((1, 5) if hidden else (2,)):
+        out = _linear_diagnosis(model, torch.rand(batch, 1, 28, 28, generator=gen))
+        if not isinstance(out, torch.Tensor):
+            report["outputs"].append({"batch": batch, "type": type(out).__name__})
+            break
+        probabilities = bool((out >= 0).all()) and out.ndim == 2 and bool(
+            torch.allclose(out.sum(1), torch.ones(out.shape[0]), atol=1e-4))
+        report["outputs"].append({"batch": batch, "shape": list(out.shape), "probabilities": probabilities})
+    is_lazy = torch.nn.parameter.is_lazy
+    report["n_params"] = sum(p.numel() for p in model.parameters() if not is_lazy(p))
+    return report
+
+
+@checker
 def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=500_000):
     """Check that ``build_model()`` is a CNN mapping (N, 1, 28, 28) to (N, 10) logits.
 
@@ -158,32 +183,25 @@ def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=
         (nn.LazyLinear, nn.LazyConv2d) are fine: parameters are counted after a first batch
         has given them their shapes.
     """
-    torch = torch_module()
     if group != "shape":
         raise ValueError(f"check_cnn_architecture: `group` must be 'shape'; got {group!r}")
-    seed_all(0)
-    model = _build(build_model).eval()
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    if not convs:
+    report = architecture_report(build_model, hidden)
+    if not report["convs"]:
         raise AssertionError("`build_model()` has no nn.Conv2d layer: this assignment asks for a CNN")
-    gen = torch.Generator().manual_seed(1 if hidden else 0)
-    for batch in ((1, 5) if hidden else (2,)):
-        x = torch.rand(batch, 1, 28, 28, generator=gen)
-        out = _linear_diagnosis(model, x)
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (batch, 10):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    for out in report["outputs"]:
+        batch = out["batch"]
+        shape = tuple(out["shape"]) if "shape" in out else out["type"]
+        if shape != (batch, 10):
             hint = (f" Likely bug: {shape[1]} classes; there are 10 digits (0-9), so the last layer has 10 outputs"
                     if isinstance(shape, tuple) and len(shape) == 2 and shape[0] == batch else "")
             raise AssertionError(f"`build_model()`'s model maps a ({batch}, 1, 28, 28) batch to {shape}; "
                                  f"expected ({batch}, 10).{hint}")
-        if bool((out >= 0).all()) and torch.allclose(out.sum(1), torch.ones(batch), atol=1e-4):
+        if out["probabilities"]:
             raise AssertionError("`build_model()`'s outputs are probabilities (non-negative, each row sums to 1). "
                                  "Likely bug: the model ends in softmax; return logits, since "
                                  "nn.CrossEntropyLoss applies log-softmax itself")
-    is_lazy = torch.nn.parameter.is_lazy
-    n_params = sum(p.numel() for p in model.parameters() if not is_lazy(p))
-    if n_params > max_params:
-        raise AssertionError(f"`build_model()` has {n_params:,} parameters; keep it under {max_params:,} "
+    if report["n_params"] > max_params:
+        raise AssertionError(f"`build_model()` has {report['n_params']:,} parameters; keep it under {max_params:,} "
                              "so it trains within the CPU budget")
 
 
@@ -204,14 +222,15 @@ def _can_run_a_batch(model, batch=2):
 
 
 @checker
+@student_side
 def run_training(build_model, train_model, seed=0):
     """Build, train (timed, stopped at the time limits) and evaluate once; cached per
-    (build_model, train_model, seed).
+    (build_model, train_model, seed). The student side of `check_training`.
 
     Returns:
         dict with "accuracy" (test accuracy in [0, 1]), "cpu_seconds" (process CPU time of
         train_model, all threads), "wall_seconds", "stopped" (None, or "cpu" / "wall": training
-        was stopped at ``CPU_BUDGET_S`` CPU seconds / ``WALL_LIMIT_S`` seconds), "model".
+        was stopped at ``CPU_BUDGET_S`` CPU seconds / ``WALL_LIMIT_S`` seconds).
     """
     key = (id(build_model), id(train_model), seed)
     hit = _cache.get(key)
@@ -240,8 +259,8 @@ def run_training(build_model, train_model, seed=0):
         accuracy = train.evaluate(model, test_set, device="cpu")
     except Exception as err:
         raise AssertionError(f"the trained model fails on the test images: {type(err).__name__}: {err}") from err
-    result = {"accuracy": accuracy, "cpu_seconds": clock.cpu_seconds, "wall_seconds": clock.wall_seconds,
-              "stopped": clock.stopped, "model": model}
+    result = {"accuracy": float(accuracy), "cpu_seconds": clock.cpu_seconds, "wall_seconds": clock.wall_seconds,
+              "stopped": clock.stopped}
     _cache[key] = (build_model, train_model, result)
     return result
 
