@@ -122,21 +122,25 @@ def test_nothing_to_grade_says_what_it_looked_for(tmp_path):
         ag.autograde(root, ASSIGNMENT, students=["nobody"], progress=False)
 
 
-def test_a_broken_kernel_is_a_grader_error_not_a_zero(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_a_broken_kernel_is_a_grader_error_not_a_zero(tmp_path, monkeypatch, sandbox):
+    """The grading kernel (plain or sandboxed) dies before any student code runs."""
+    from conv_course.sandbox_kernel import KERNEL_NAME
+
     (tmp_path / "course").mkdir()
     root = make_course(tmp_path / "course", {"hal": HONEST})
-    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec = tmp_path / "jupyter" / "kernels" / (KERNEL_NAME if sandbox else "python3")
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({"argv": ["/bin/false"], "display_name": "broken",
                                                   "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    records = ag.autograde(root, ASSIGNMENT, sandbox=False, progress=False)
+    records = ag.autograde(root, ASSIGNMENT, sandbox=sandbox, progress=False)
     assert records["hal"]["status"] == "error" and "grader failure" in records["hal"]["flags"][0]
     assert "hal" not in _scores(root)  # nothing written as a score
     assert "grader errors 1 (not recorded; rerun them)" in ag.summary_table(records)
     assert "hal" not in gradebook.load_records(root, ASSIGNMENT)
-    code = cli.main(["autograde", ASSIGNMENT, "--no-sandbox", "--course-dir", root])
-    assert code == 1
+    if not sandbox:
+        assert cli.main(["autograde", ASSIGNMENT, "--no-sandbox", "--course-dir", root]) == 1
 
 
 def test_bad_arguments_name_the_problem(course):
