@@ -97,8 +97,8 @@ def param_groups(model, base_lr, head_lr=None, head="head"):
 
     Args:
         base_lr: learning rate of every trainable parameter outside the head.
-        head_lr: learning rate of the head; default 10 * base_lr (the new head starts from
-            random weights and must move further than the pretrained body).
+        head_lr: learning rate of the head; default 10 * base_lr (the new head starts random, or
+            imprinted: a rough start either way, which must move further than the pretrained body).
         head: name of the head module.
     Returns:
         list of {"name", "params", "lr"} dicts (empty groups left out), for torch.optim or `train.fit`.
