@@ -174,6 +174,26 @@ def _cgroup_layout(limits):
     return []
 
 
+def _sweep(age_s=600):
+    """Remove empty groups older than `age_s` (left by sandboxes killed from outside, or by kernels
+    that plain nbgrader started); a group still holding a process cannot be removed."""
+    import time
+
+    for root, _ in _cgroup_layout(Limits()):
+        base = os.path.join(root, "conv-course")
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(base, name)
+            try:
+                if time.time() - os.stat(path).st_mtime > age_s:
+                    os.rmdir(path)
+            except OSError:
+                pass
+
+
 def cgroup_support():
     """(ok, detail): whether per-sandbox limits (cgroups) work here. Set CONV_COURSE_SANDBOX_CGROUPS=off
     to accept per-process limits only, where cgroups are not available (explicitly, never silently)."""
@@ -195,6 +215,7 @@ def sandbox_group(limits, name=None):
     where they are needed and missing (fail closed)."""
     if os.environ.get("CONV_COURSE_SANDBOX_CGROUPS") == "off":
         return None
+    _sweep()
     try:
         return Group(limits, name)
     except OSError as err:
