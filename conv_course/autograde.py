@@ -34,6 +34,7 @@ import time
 import nbformat
 
 from . import gradebook, trusted
+from .plaindata import read_regular
 
 __all__ = ["autograde", "grade_submission", "load_course_config", "add_autograde_arguments", "run_autograde",
            "summary_table", "MAX_FILES", "MAX_FILES_BYTES"]
@@ -103,17 +104,6 @@ def _walk_regular(folder, refused):
     return out
 
 
-def _read_regular(path, limit):
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError("not a regular file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"larger than {limit >> 20} MiB")
-    return data
-
-
 def _prepare(cfg, coursedir, assignment, student, notebooks):
     """Phase 1: sanitized notebooks and files of one submission (a job), or an error string."""
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
@@ -135,7 +125,7 @@ def _prepare(cfg, coursedir, assignment, student, notebooks):
             if size > MAX_FILES_BYTES:
                 return job, f"the submission's files exceed {MAX_FILES_BYTES >> 20} MiB"
             try:
-                job["files"][rel] = _read_regular(path, MAX_FILES_BYTES)
+                job["files"][rel] = read_regular(path, MAX_FILES_BYTES)
             except (OSError, ValueError) as err:
                 refused.append(f"{rel}: not read ({err})")
                 continue
@@ -146,7 +136,7 @@ def _prepare(cfg, coursedir, assignment, student, notebooks):
         if not os.path.lexists(path) or os.path.islink(path):  # a link is refused (and listed) by the walk
             continue
         try:
-            raw = _read_regular(path, MAX_FILES_BYTES)
+            raw = read_regular(path, MAX_FILES_BYTES)
         except (OSError, ValueError) as err:
             refused.append(f"{nb_id}.ipynb: not read ({'a symbolic link or special file' if os.path.islink(path) or not os.path.isfile(path) else err})")
             continue

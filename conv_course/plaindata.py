@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["Unencodable", "Limits", "encode", "decode", "same", "write_bundle", "read_bundle"]
+__all__ = ["Unencodable", "Limits", "encode", "decode", "same", "write_bundle", "read_bundle", "read_regular"]
 
 _MAX_DEPTH = 32
 
@@ -154,14 +154,17 @@ def write_bundle(folder, name, obj, arrays, in_place=False):
             os.replace(f.name, path)
 
 
-def _read_regular(path, max_bytes):
-    """The bytes of `path`, refusing links, special files and files over `max_bytes`."""
+def read_regular(path, max_bytes):
+    """The bytes of `path`, refusing links (OSError), special files and files over `max_bytes`
+    (ValueError; the size is what was read, not what fstat said, so a growing file is refused too)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-            raise ValueError(f"{os.path.basename(path)} is not a regular file under {max_bytes} bytes")
-        return f.read(max_bytes + 1)[:max_bytes]
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{os.path.basename(path)} is not a regular file")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{os.path.basename(path)} is larger than {max_bytes} bytes")
+    return data
 
 
 def _count_nodes(tree, limit):
@@ -232,11 +235,11 @@ def read_bundle(folder, name, limits=None):
     if os.path.isfile(os.path.join(folder, name + ".json")) and not os.path.getsize(os.path.join(folder, name + ".json")):
         raise FileNotFoundError(f"{name}.json is empty: nothing was written")
     try:
-        obj = json.loads(_read_regular(os.path.join(folder, name + ".json"), limits.file_bytes).decode())
+        obj = json.loads(read_regular(os.path.join(folder, name + ".json"), limits.file_bytes).decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{name}.json is not JSON: {str(err)[:100]}") from None
     if not isinstance(obj, dict):
         raise ValueError("malformed bundle")
     _count_nodes(obj, limits.nodes)
-    arrays = _load_arrays(_read_regular(os.path.join(folder, name + ".npz"), limits.file_bytes), limits)
+    arrays = _load_arrays(read_regular(os.path.join(folder, name + ".npz"), limits.file_bytes), limits)
     return obj, arrays

@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from . import plaindata
+from .execution import write_files
 from ._replay import student_names
 
 __all__ = ["build_plan", "plan_key", "cached_plan", "course_secret", "recheck", "recheck_start", "recheck_finish",
@@ -139,7 +140,7 @@ def build_plan(source_nb, workdir=None, timeout=600, secret=None):
     with tempfile.TemporaryDirectory(prefix="conv-course-plan-") as box:
         run_dir = os.path.join(box, "work")
         os.makedirs(run_dir)
-        _write_files(run_dir, files)
+        write_files(run_dir, files)
         plaindata.write_bundle(box, "job", {"cells": cells, "names": names}, [])
         out, arrays = _run("record", box, run_dir, secret, timeout)
     plan = {"cells": out["cells"], "arrays": arrays, "names": names, "source": cells, "files": files,
@@ -232,15 +233,6 @@ def cached_plan(source_dir, nb_id, cache_dir, secret=None):
     plaindata.write_bundle(folder, name, {k: v for k, v in plan.items() if k not in ("arrays", "files", "secret")},
                            plan["arrays"])
     return plan
-
-
-def _write_files(folder, files):
-    for rel, data in files.items():
-        path = os.path.normpath(os.path.join(folder, rel))
-        if path.startswith(folder + os.sep):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(data)
 
 
 # ---------------------------------------------------------------- replay (sandboxed)
@@ -432,7 +424,7 @@ def _judge(plan, answers, timeout):
     with tempfile.TemporaryDirectory(prefix="conv-course-judge-") as box:
         run_dir = os.path.join(box, "work")
         os.makedirs(run_dir)
-        _write_files(run_dir, plan.get("files", {}))
+        write_files(run_dir, plan.get("files", {}))
         plaindata.write_bundle(box, "job", {"cells": plan["source"], "names": plan["names"], "tests": tests},
                                plan["arrays"])
         for gid, (answer, arrays) in answers.items():
