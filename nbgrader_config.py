@@ -36,7 +36,7 @@ c.OverwriteCells.add_missing_cells = True
 # Feedback: nbgrader 0.9 renders the AUTOGRADED notebook, whose test cells hold the hidden tests
 # again. Clear them, and shorten the tracebacks of test cells, which quote the cell's source.
 # (No ClearSolutions here: it would replace the student's own answers with the stub.)
-from conv_course.course import ShortenTestTracebacks  # noqa: E402
+from conv_course.autograding.course import ShortenTestTracebacks  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortenTestTracebacks, CSSHTMLHeaderPreprocessor]
 

@@ -18,8 +18,9 @@ import time
 
 import nbformat
 
-from conv_course.autograde import autograde, load_course_config
-from conv_course.bench import environment, format_table, limit_threads, write_results
+from conv_course.autograding.autograde import autograde, load_course_config
+from conv_course.bench import environment, limit_threads, write_results
+from conv_course.tables import format_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = {  # name -> what replaces the end of the corr2d answer

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from conv_course import bench
+from conv_course.tables import format_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = {"clean": 600.0, "rebuild": 60.0, "rebuild --all": 60.0}
@@ -133,7 +134,7 @@ def main(argv=None):
             executed = max(executed, len(EXECUTED.findall(log)))
         rows.append(summarize(phase, times, executed))
 
-    print(bench.format_table(rows, [("phase", "phase", "{}"), ("runs", "runs", "{}"),
+    print(format_table(rows, [("phase", "phase", "{}"), ("runs", "runs", "{}"),
                                     ("median_s", "median s", "{:.1f}"), ("iqr_s", "IQR s", "{:.1f}"),
                                     ("target_s", "target s", "{:.0f}"),
                                     ("within_target", "within target", "{}"),

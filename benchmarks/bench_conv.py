@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from conv_course import bench, ops
+from conv_course.tables import format_table
 
 # (label, (N, C_in, H, W), C_out, k, stride, padding)
 SUITE = [
@@ -187,7 +188,7 @@ def main(argv=None):
     blas = blas_info()
     print(f"float32, {args.threads} threads each, medians of {repeats}; numpy BLAS: "
           + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernels)" for b in blas))
-    print(bench.format_table(rows, COLUMNS))
+    print(format_table(rows, COLUMNS))
     summary = {p: geometric_mean(r["ratio"] for r in rows if r["pass"] == p) for p in ("forward", "backward")}
     print("geometric mean ours/torch: " + ", ".join(f"{p} {v:.2f}" for p, v in summary.items()))
     path = bench.write_results("conv" if not args.quick else "conv_quick", {

@@ -30,7 +30,9 @@ import time
 import nbformat
 import numpy as np
 
-from conv_course import bench, course
+from conv_course import bench
+from conv_course.autograding import course
+from conv_course.tables import format_table
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_ASSIGNMENTS = ["01-corr2d", "02-conv2d", "05-pooling"]
@@ -138,7 +140,7 @@ def whole_assignment(assignment, copies=4, jobs=1):
     "warm_s": per submission in a class of `copies` (each kernel started, and its imports
     preloaded, while the previous submission runs)}.
     """
-    from conv_course import autograde, trusted
+    from conv_course.autograding import autograde, recheck
 
     with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
         root = pathlib.Path(tmp)
@@ -153,7 +155,7 @@ def whole_assignment(assignment, copies=4, jobs=1):
             nbformat.write(solution, path)
         shutil.copytree(ROOT / "solutions" / assignment, root / "plan")
         t0 = time.perf_counter()
-        trusted.build_plan(solution, str(root / "plan"))
+        recheck.build_plan(solution, str(root / "plan"))
         plan_s = time.perf_counter() - t0
         records, seconds = {}, []
         for group in ([students[0]], [students[1]], students[2:]):
@@ -182,7 +184,7 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # kernels inherit it
 
     timings = [kernel_timings(a) for a in args.assignments]
-    print(bench.format_table(timings, [("assignment", "assignment", "{}"), ("test_cells", "test cells", "{}"),
+    print(format_table(timings, [("assignment", "assignment", "{}"), ("test_cells", "test cells", "{}"),
                                        ("tests_s", "tests in kernel (s)", "{:.3f}"),
                                        ("all_cells_s", "all cells (s)", "{:.3f}"),
                                        ("with_kernel_start_s", "incl. kernel start (s)", "{:.2f}")]))
@@ -191,7 +193,7 @@ def main(argv=None):
         names = args.whole or sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
         whole = [whole_assignment(a) for a in names]
         print()
-        print(bench.format_table(whole, [("assignment", "correct submission of", "{}"),
+        print(format_table(whole, [("assignment", "correct submission of", "{}"),
                                          ("first_s", "first run (s)", "{:.2f}"),
                                          ("plan_s", "of it, the plan (s)", "{:.2f}"),
                                          ("alone_s", "later, alone (s)", "{:.2f}"),
@@ -201,7 +203,7 @@ def main(argv=None):
         mix = make_class(tmp, args.assignments, args.students)
         rows, overall = measure_throughput(tmp, args.assignments)
     print()
-    print(bench.format_table(rows, [("assignment", "assignment", "{}"), ("submissions", "submissions", "{}"),
+    print(format_table(rows, [("assignment", "assignment", "{}"), ("submissions", "submissions", "{}"),
                                     ("seconds", "seconds", "{:.1f}"), ("per_minute", "per minute", "{:.1f}"),
                                     ("per_submission_s", "s / submission", "{:.2f}")]))
     print(f"\nclass of {args.students} x {len(args.assignments)} assignments: "

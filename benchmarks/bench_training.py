@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from conv_course import bench, data, finetune, models, pretrained, train  # noqa: E402
+from conv_course.tables import format_table
 
 DIGIT_MODELS = {"LeNet-5": models.LeNet5, "LeNet-BN": models.LeNetBN, "seed ConvNet": models.SeedConvNet}
 FEWSHOT_STEPS = 150  # optimizer steps per few-shot run, whatever k is
@@ -156,11 +157,11 @@ def main(argv=None):
     if args.only in (None, "digits"):
         payload["digits"] = run_digits(seeds)
         print("(a) digits: 4,000 training / 1,000 test MNIST digits, fit() defaults")
-        print(bench.format_table(payload["digits"], DIGITS_COLUMNS), flush=True)
+        print(format_table(payload["digits"], DIGITS_COLUMNS), flush=True)
     if args.only in (None, "fewshot"):
         payload["fewshot"] = run_fewshot(ks, seeds, log=lambda s: print(s, file=sys.stderr, flush=True))
         print(f"(b) few-shot: k labelled digits per class, {len(seeds)} seed(s), 1,000 test digits")
-        print(bench.format_table(payload["fewshot"], FEWSHOT_COLUMNS))
+        print(format_table(payload["fewshot"], FEWSHOT_COLUMNS))
     name = "training-quick" if args.quick else "training"
     previous = os.path.join(bench.RESULTS, f"{name}.json")
     if args.only and os.path.exists(previous):  # keep the other part's results

@@ -175,8 +175,11 @@ def transpose_geometry(fn, x, weight, bias, stride, padding, output_padding, gro
     return geom, full, out
 
 
-def window_geometry(fn, shape, kernel_size, stride, padding, dilation=1):
-    """Check a sliding window over an input of `shape` (N, C, H, W); return (kernel, stride, dilation, pads, out)."""
+def window_geometry(fn, shape, kernel_size, stride, padding, dilation=1, shapes=None):
+    """Check a sliding window over an input of `shape` (N, C, H, W); return (kernel, stride, dilation, pads, out).
+
+    `shapes` names the caller's arguments in an error message (default: "`x` (N, C, H, W)").
+    """
     kernel = pair(fn, "kernel_size", kernel_size)
     stride = pair(fn, "stride", stride)
     dilation = pair(fn, "dilation", dilation)
@@ -187,5 +190,5 @@ def window_geometry(fn, shape, kernel_size, stride, padding, dilation=1):
         padded = [n + sum(p) for n, p in zip(shape[2:], pads)]
         dilated = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
         raise ValueError(f"{fn}: output size {_fmt(out)} < 1: padded input {_fmt(padded)} is smaller than "
-                         f"dilated kernel {_fmt(dilated)} (`x` {tuple(shape)})")
+                         f"dilated kernel {_fmt(dilated)} ({shapes or f'`x` {tuple(shape)}'})")
     return kernel, stride, dilation, pads, out

@@ -14,11 +14,12 @@ import time
 
 import numpy as np
 
-__all__ = ["limit_threads", "interleaved", "environment", "write_results", "format_table",
+from . import REPO_ROOT
+
+__all__ = ["limit_threads", "interleaved", "environment", "write_results",
            "add_bench_arguments", "run_bench", "SCRIPTS"]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results")
 SCRIPTS = ["bench_conv.py", "bench_training.py", "bench_grading.py", "bench_autograde.py", "bench_book.py"]
 
 
@@ -82,17 +83,6 @@ def write_results(name, payload):
     return path
 
 
-def format_table(rows, columns):
-    """A plain-text table; `rows` are dicts, `columns` (key, header, format) triples."""
-    cells = [[h for _, h, _ in columns]]
-    for row in rows:
-        cells.append([fmt.format(row[key]) if row.get(key) is not None else "-" for key, _, fmt in columns])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def add_bench_arguments(parser):
     parser.add_argument("names", nargs="*", help="which benchmarks (conv, training, grading, autograde, book); default all")
 
@@ -101,11 +91,11 @@ def run_bench(args):
     wanted = [f"bench_{n}.py" for n in args.names] if args.names else SCRIPTS
     code = 0
     for script in wanted:
-        path = os.path.join(ROOT, "benchmarks", script)
+        path = os.path.join(REPO_ROOT, "benchmarks", script)
         if not os.path.exists(path):
             print(f"bench: no such benchmark {script}", file=sys.stderr)
             code = 2
             continue
         print(f"== {script}", flush=True)
-        code = subprocess.call([sys.executable, path], cwd=ROOT) or code
+        code = subprocess.call([sys.executable, path], cwd=REPO_ROOT) or code
     return code

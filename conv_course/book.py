@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
+from . import REPO_ROOT
+
 __all__ = ["build", "add_book_arguments", "run_book"]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def build(root=ROOT, *, all_pages=False, quiet=False):
+def build(root=REPO_ROOT, *, all_pages=False, quiet=False):
     """Run ``jupyter-book build`` on the repository root; the HTML lands in ``root/_build/html``.
 
     Cells execute through jupyter-cache (``_build/.jupyter_cache``) and any cell error fails
@@ -33,5 +33,5 @@ def add_book_arguments(parser):
 def run_book(args):
     code = build(all_pages=args.all, quiet=args.quiet)
     if code == 0:
-        print(f"book: open {os.path.join(ROOT, '_build', 'html', 'index.html')}")
+        print(f"book: open {os.path.join(REPO_ROOT, '_build', 'html', 'index.html')}")
     return code

@@ -9,42 +9,20 @@ import importlib
 import sys
 import warnings
 
-__all__ = ["main", "COMMANDS", "SQLAlchemyWarning", "hide_sqlalchemy_warnings"]
+from .autograding.nbgrader_env import hide_sqlalchemy_warnings
+
+__all__ = ["main", "COMMANDS"]
 
 # name -> (module, help)
 COMMANDS = {
     "book": ("conv_course.book", "build the HTML book into _build/html (offline)"),
-    "release": ("conv_course.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
-    "autograde": ("conv_course.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),
-    "feedback": ("conv_course.course", "generate feedback HTML (hidden tests cleared)"),
-    "grades": ("conv_course.course", "export grades as CSV"),
-    "sandbox": ("conv_course.sandbox", "install or check the bubblewrap-sandboxed grading kernel"),
+    "release": ("conv_course.autograding.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
+    "autograde": ("conv_course.autograding.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),
+    "feedback": ("conv_course.autograding.course", "generate feedback HTML (hidden tests cleared)"),
+    "grades": ("conv_course.autograding.course", "export grades as CSV"),
+    "sandbox": ("conv_course.autograding.sandbox_kernel", "install or check the bubblewrap-sandboxed grading kernel"),
     "bench": ("conv_course.bench", "run the benchmarks and print their tables"),
 }
-
-
-class _DefinedBySQLAlchemy(type):
-    """issubclass(C, SQLAlchemyWarning) holds for every class C that SQLAlchemy defines."""
-
-    def __subclasscheck__(cls, sub):
-        return isinstance(sub, type) and sub.__module__.split(".")[0] == "sqlalchemy"
-
-
-class SQLAlchemyWarning(Warning, metaclass=_DefinedBySQLAlchemy):
-    """In a warnings filter, stands for every warning class SQLAlchemy defines (SAWarning,
-    MovedIn20Warning, ...) without importing SQLAlchemy, which costs a command that never
-    uses it 0.2 s."""
-
-
-def hide_sqlalchemy_warnings():
-    """Ignore SQLAlchemy's warnings from here on.
-
-    nbgrader 0.9's gradebook code makes SQLAlchemy 2 warn ("SAWarning: Object of type
-    <SubmittedAssignment> not in session, add operation along 'Assignment.submissions' will not
-    proceed"): noise about nbgrader's internals that no instructor can act on. conv_course uses
-    SQLAlchemy only through that gradebook. `course.nbgrader` applies this in nbgrader's process too.
-    """
-    warnings.filterwarnings("ignore", category=SQLAlchemyWarning)
 
 
 def _parser(command=None):

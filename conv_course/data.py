@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 __all__ = ["ImageDataset", "mnist_subset", "sklearn_digits", "few_shot", "read_idx",
-           "load_idx_dataset", "IDX_SOURCES", "default_cache_dir"]
+           "load_idx_dataset", "IDX_SOURCES", "default_cache_dir", "sha256_of"]
 
 SPLIT_SEED = 0  # fixes the mnist_subset / sklearn_digits splits forever
 
@@ -209,7 +209,8 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _sha256(path):
+def sha256_of(path):
+    """Hex sha256 digest of the file at `path` (read in blocks: large files are fine)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -218,7 +219,7 @@ def _sha256(path):
 
 
 def _fetch(url, path, sha256):
-    if os.path.exists(path) and _sha256(path) == sha256:
+    if os.path.exists(path) and sha256_of(path) == sha256:
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".part"
@@ -227,7 +228,7 @@ def _fetch(url, path, sha256):
     except (urllib.error.URLError, OSError) as err:
         raise RuntimeError(f"cannot download {url} ({err}). If this machine is offline, copy the file to "
                            f"{path} by hand, or use data.mnist_subset(), which needs no network.") from err
-    got = _sha256(tmp)
+    got = sha256_of(tmp)
     if got != sha256:
         os.remove(tmp)
         raise RuntimeError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}")
@@ -261,7 +262,7 @@ def load_idx_dataset(name="mnist", cache_dir=None, download=True, sources=None):
         path = os.path.join(folder, fname)
         if download:
             _fetch(src["url"] + fname, path, sha)
-        elif not os.path.exists(path) or _sha256(path) != sha:
+        elif not os.path.exists(path) or sha256_of(path) != sha:
             raise RuntimeError(f"load_idx_dataset: {path} is missing or fails its sha256 check, "
                                "and download=False")
         paths[fname.split("-idx")[0]] = path

@@ -277,7 +277,7 @@ def parameter_table(model):
 
 def format_parameter_table(model):
     """`parameter_table` as aligned text, with the trainable share of each layer."""
-    from .bench import format_table
+    from .tables import format_table
 
     rows = [dict(r, share=r["trainable"] / r["total"]) for r in parameter_table(model)]
     return format_table(rows, [("layer", "layer", "{}"), ("type", "type", "{}"), ("trainable", "trainable", "{:,}"),

@@ -7,21 +7,25 @@ Floats keep their dtype (float32 in, float32 out; float16 is computed in float32
 float16); integer inputs are computed exactly in int64; bool, complex and object arrays raise
 TypeError. No function writes into its arguments.
 
-`conv2d_naive` is the loop to read; `conv2d`, `conv2d_backward` and `conv_transpose2d` build
-windows as strided views and contract them with BLAS matrix products, block by block (see
-`_conv_fast`), sharing the blocks among as many threads as numpy's BLAS may use (see `_threads`).
-Large 3x3, stride-1 float convolutions use Winograd F(4, 3) instead, forward and backward (4x
-fewer multiplications, about one decimal digit less accurate in float32; see `_winograd`), and
-tiny convolutions skip the checks and threads (see `_conv_fast.small_conv2d`).
+Three ways to compute one convolution, from the formula to the fast path:
+- `conv2d_naive` is the loop to read: one weighted sum per output position;
+- `conv2d_strided` is the idea of the fast path in a dozen lines: the windows as a read-only
+  strided view of the padded input, contracted with the weights in one matrix product;
+- `conv2d` checks its arguments, then dispatches (this module is the one dispatch point): tiny
+  problems take a lean path that skips the checks' overhead (`_engine.gemm.small_conv2d`); large
+  3x3, stride-1 float convolutions take Winograd F(4, 3), forward and backward (fewer
+  multiplications, about one decimal digit less accurate in float32; `_engine.winograd`); all
+  others take the blocked GEMM: windows copied into columns a cache-sized block at a time and
+  multiplied by BLAS (`_engine.gemm`), the blocks shared among as many threads as numpy's BLAS may
+  use (`_engine.threads`). `conv2d_backward` and `conv_transpose2d` use the same engine.
 """
 
 import numpy as np
 
 from . import _checks as ck
-from . import _conv_fast as fast
-from . import _winograd
+from ._engine import gemm, winograd
 
-__all__ = ["conv_output_size", "corr2d", "conv2d_naive", "conv2d", "conv2d_backward", "conv_transpose2d",
+__all__ = ["conv_output_size", "corr2d", "conv2d_naive", "conv2d_strided", "conv2d", "conv2d_backward", "conv_transpose2d",
            "conv1d", "im2col", "col2im", "max_pool2d", "avg_pool2d"]
 
 
@@ -75,12 +79,9 @@ def corr2d(image, kernel, stride=1, padding=0):
     image, kernel = ck.as_numeric(fn, "image", image), ck.as_numeric(fn, "kernel", kernel)
     ck.check_ndim(fn, "image", image, "H, W")
     ck.check_ndim(fn, "kernel", kernel, "kh, kw")
-    try:
-        return conv2d(image[None, None], kernel[None, None], None, stride, padding)[0, 0]
-    except ValueError as err:
-        raise ValueError(str(err).replace("conv2d:", f"{fn}:", 1)
-                         .replace(f"`x` {(1, 1) + image.shape}", f"`image` {image.shape}")
-                         .replace(f"`weight` {(1, 1) + kernel.shape}", f"`kernel` {kernel.shape}")) from None
+    ck.window_geometry(fn, (1, 1) + image.shape, kernel.shape, stride, padding,
+                       shapes=f"`image` {image.shape}, `kernel` {kernel.shape}")
+    return conv2d(image[None, None], kernel[None, None], None, stride, padding)[0, 0]
 
 
 def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -97,7 +98,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     (sh, sw), (dh, dw) = geom.stride, geom.dilation
     H_out, W_out = geom.out
     out_per_group = C_out // groups
-    x_pad = fast.pad(x, geom.pads)
+    x_pad = gemm.pad(x, geom.pads)
     y = np.zeros((N, C_out, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for o in range(C_out):
@@ -113,20 +114,39 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     return y.astype(result, copy=False)
 
 
+def conv2d_strided(x, weight, bias=None, stride=1, padding=0):
+    """`conv2d` (groups=1, no dilation) as one matrix product over a strided view of the windows.
+
+    The idea behind the fast path, written to be read: no Python loop, no copy of the input until
+    the product. `conv2d` computes the same, block by block, on the engine. Args, Returns, Raises:
+    as `conv2d`.
+    """
+    x, weight, bias, geom, result = _prepare("conv2d_strided", x, weight, bias, stride, padding, 1, 1)
+    (sh, sw), (kh, kw) = geom.stride, weight.shape[2:]
+    x_pad = np.pad(x, ((0, 0), (0, 0)) + geom.pads)
+    # (N, C_in, H_out, W_out, kh, kw): window (i, j) starts at x_pad[..., i*sh, j*sw]; a view, no data moves
+    windows = np.lib.stride_tricks.sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    # one product: sum over C_in, kh, kw of windows times weight -> (N, H_out, W_out, C_out)
+    y = np.tensordot(windows, weight, axes=([1, 4, 5], [1, 2, 3]))
+    if bias is not None:
+        y = y + bias
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).astype(result, copy=False)
+
+
 def _winograd_fits(x, weight, geom):
     """Whether Winograd F(4, 3) pays: floats, 3x3, stride 1, no dilation, one group, a large enough problem."""
     c_out, c_in, kh, kw = weight.shape
     macs = x.shape[0] * c_out * geom.out[0] * geom.out[1] * c_in * kh * kw
     return (x.dtype.kind == "f" and (kh, kw) == (3, 3) and geom.stride == (1, 1) and geom.dilation == (1, 1)
-            and geom.groups == 1 and min(c_in, c_out) >= _winograd.MIN_CHANNELS and min(geom.out) >= 4
-            and macs >= _winograd.MIN_MACS)
+            and geom.groups == 1 and min(c_in, c_out) >= winograd.MIN_CHANNELS and min(geom.out) >= 4
+            and macs >= winograd.MIN_MACS)
 
 
 def _forward(x, weight, bias, geom):
     """The one dispatch point of the fast forward: the best path for this geometry."""
     if _winograd_fits(x, weight, geom):
-        return _winograd.conv3x3(x, weight, bias, pads=geom.pads)
-    return fast.gemm_forward(fast.pad(x, geom.pads), weight, geom, bias)
+        return winograd.conv3x3(x, weight, bias, pads=geom.pads)
+    return gemm.gemm_forward(gemm.pad(x, geom.pads), weight, geom, bias)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -141,7 +161,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         int64 for integer inputs, else the float dtype of the inputs.
     Raises: ValueError if shapes do not fit together; TypeError for bool/complex/object input.
     """
-    y = fast.small_conv2d(x, weight, bias, stride, padding, dilation, groups)
+    y = gemm.small_conv2d(x, weight, bias, stride, padding, dilation, groups)
     if y is not None:
         return y
     x, weight, bias, geom, result = _prepare("conv2d", x, weight, bias, stride, padding, dilation, groups)
@@ -173,7 +193,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         (grad_x (N, C_in, H, W), grad_weight (C_out, C_in // groups, kh, kw), grad_bias (C_out,)).
     Raises: as `conv2d`, and ValueError if `grad_out` does not have conv2d's output shape.
     """
-    small = fast.small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
+    small = gemm.small_conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups)
     if small is not None:
         return small
     fn = "conv2d_backward"
@@ -186,10 +206,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
                          f"and `weight` {weight.shape}; got {grad_out.shape}")
     grad_out, x, weight = (a.astype(compute, copy=False) for a in (grad_out, x, weight))
     if _winograd_fits(x, weight, geom):
-        grad_xp, grad_w = _winograd.backward3x3(grad_out, x, weight, pads=geom.pads)
+        grad_xp, grad_w = winograd.backward3x3(grad_out, x, weight, pads=geom.pads)
     else:
-        xp = fast.pad(x, geom.pads)
-        grad_xp, grad_w = fast.gemm_backward(grad_out, weight, xp.shape, geom, xp)
+        xp = gemm.pad(x, geom.pads)
+        grad_xp, grad_w = gemm.gemm_backward(grad_out, weight, xp.shape, geom, xp)
     (top, _), (left, _) = geom.pads
     grad_x = grad_xp[:, :, top:top + x.shape[2], left:left + x.shape[3]]
     grad_b = grad_out.sum(axis=(0, 2, 3))
@@ -213,7 +233,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     geom, full, out = ck.transpose_geometry(fn, x, weight, bias, stride, padding, output_padding, groups, dilation)
     compute, result = ck.result_dtype(x, weight, bias)
     x, weight = x.astype(compute, copy=False), weight.astype(compute, copy=False)
-    y, _ = fast.gemm_backward(x, weight, (x.shape[0], weight.shape[1] * groups) + full, geom)
+    y, _ = gemm.gemm_backward(x, weight, (x.shape[0], weight.shape[1] * groups) + full, geom)
     (top, _), (left, _) = geom.pads
     y = y[:, :, top:top + out[0], left:left + out[1]]
     if bias is not None:
@@ -233,7 +253,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     ck.check_ndim("im2col", "x", x, "N, C, H, W")
     kernel, stride, dilation, pads, out = ck.window_geometry("im2col", x.shape, kernel_size, stride, padding,
                                                              dilation)
-    win = fast.windows(fast.pad(x, pads), kernel, stride, dilation, out)
+    win = gemm.windows(gemm.pad(x, pads), kernel, stride, dilation, out)
     return win.reshape(x.shape[0], x.shape[1] * kernel[0] * kernel[1], out[0] * out[1])
 
 
@@ -257,7 +277,7 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1):
         raise ValueError(f"{fn}: `cols` must have shape {want} for input_shape {shape} and kernel "
                          f"{kernel}; got {cols.shape}")
     padded = (shape[0], shape[1], shape[2] + sum(pads[0]), shape[3] + sum(pads[1]))
-    full = fast.col2im_add(cols.reshape(shape[:2] + kernel + out), padded, kernel, stride, dilation)
+    full = gemm.col2im_add(cols.reshape(shape[:2] + kernel + out), padded, kernel, stride, dilation)
     return np.ascontiguousarray(full[:, :, pads[0][0]:pads[0][0] + shape[2], pads[1][0]:pads[1][0] + shape[3]])
 
 
@@ -271,7 +291,7 @@ def _pool_windows(fn, x, kernel_size, stride, padding, fill):
         raise ValueError(f"{fn}: `padding` {p} must be at most half of kernel_size {kernel} (as in torch)")
     kernel, stride, dilation, pads, out = ck.window_geometry(fn, x.shape, kernel, stride, p)
     fill_value = fill(x.dtype)
-    return fast.windows(fast.pad(x, pads, fill_value), kernel, stride, dilation, out), x
+    return gemm.windows(gemm.pad(x, pads, fill_value), kernel, stride, dilation, out), x
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

@@ -38,10 +38,10 @@ def test_a_command_imports_only_its_own_module():
     probe = ("import sys\nfrom conv_course import cli\n"
              "for argv in (['--help'], ['sandbox', '--help']):\n"
              "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
-             "print(sorted(m for m in ('nbgrader', 'torch', 'dask', 'conv_course.autograde', 'conv_course.sandbox')"
+             "print(sorted(m for m in ('nbgrader', 'torch', 'dask', 'conv_course.autograding.autograde', 'conv_course.autograding.sandbox')"
              " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines()[-1] == "['conv_course.sandbox']"
+    assert out.splitlines()[-1] == "['conv_course.autograding.sandbox']"
 
 
 def test_each_command_still_gets_its_own_arguments(capsys):

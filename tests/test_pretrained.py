@@ -6,13 +6,13 @@ import shutil
 import pytest
 import torch
 
-from conv_course import glyphs, models, pretrained, train
+from conv_course import data, glyphs, models, pretrained, train
 
 
 def test_shipped_weights_are_small_and_checksummed():
     assert os.path.getsize(pretrained.WEIGHTS) < 5_000_000
     with open(pretrained.WEIGHTS.replace(".pt", ".sha256")) as f:
-        assert f.read().split()[0] == pretrained.sha256_of(pretrained.WEIGHTS)
+        assert f.read().split()[0] == data.sha256_of(pretrained.WEIGHTS)
 
 
 def test_loaded_backbone_recognises_fresh_glyphs():

@@ -12,10 +12,10 @@ Checkers are loaded on first use from the topic modules listed in `CHECKER_MODUL
 import importlib
 
 from ._core import (REFERENCE_MODULES, call_student, case_rng, check_array, checker, forbid_references,
-                    format_case, hidden_seed, run_cases, shape_diagnoses)
+                    format_case, hidden_seed, run_cases, select_variants, shape_diagnoses)
 
-__all__ = ["forbid_references", "check_array", "call_student", "run_cases", "case_rng", "hidden_seed",
-           "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "CHECKER_MODULES"]
+__all__ = ["forbid_references", "check_array", "select_variants", "call_student", "run_cases", "case_rng",
+           "hidden_seed", "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "CHECKER_MODULES"]
 
 # Topic modules, one per assignment family; each lists its checkers in `__all__`.
 CHECKER_MODULES = ["conv", "channels", "kernel_design", "pooling", "matmul", "backward", "training", "finetuning"]

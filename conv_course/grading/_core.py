@@ -30,8 +30,8 @@ import numpy as np
 
 from ._traceback import checker
 
-__all__ = ["forbid_references", "check_array", "call_student", "run_cases", "case_rng", "hidden_seed",
-           "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "SECRET_ENV"]
+__all__ = ["forbid_references", "check_array", "select_variants", "call_student", "not_implemented", "run_cases",
+           "case_rng", "hidden_seed", "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "SECRET_ENV"]
 
 SECRET_ENV = "CONV_COURSE_HIDDEN_SEED"  # the course secret that seeds hidden cases, when set
 
@@ -264,35 +264,46 @@ def _crop_of(expected, shape):
     return expected[tuple(slice(0, s) for s in shape)]
 
 
+def _explains(wrong, received, expected, atol, rtol):
+    """True when the wrong variant `wrong` (an array, a shape tuple or a predicate) gives `received`."""
+    if callable(wrong):
+        return bool(wrong(received))
+    if isinstance(wrong, tuple):
+        wrong = _crop_of(expected, wrong)
+        if wrong is None:
+            return False
+    wrong = np.asarray(wrong)
+    if wrong.shape != received.shape:
+        return False
+    same_as_expected = wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol)
+    return not same_as_expected and np.allclose(received, wrong, atol=atol, rtol=rtol)
+
+
+def select_variants(received, expected, variants, atol=1e-6, rtol=1e-6):
+    """The wrong variants that explain `received`, in their order: name -> (wrong, diagnosis).
+
+    Those whose wrong value gives `received` win, all of them (an array equal to it and different
+    from `expected`, an accepting predicate, or a smaller shape whose top-left corner of
+    `expected` equals it): two bugs can give the same wrong array (padding on one side only and
+    an output one row and one column short), and the message then names both. Otherwise, only
+    when the received shape is wrong, the variants of that shape (shape tuples and arrays).
+    `variants` is what `check_array` takes.
+    """
+    received, expected = np.asarray(received), np.asarray(expected)
+    variants = variants or {}
+    found = {name: (wrong, text) for name, (wrong, text) in variants.items()
+             if _explains(wrong, received, expected, atol, rtol)}
+    if found or received.shape == expected.shape:
+        return found
+    return {name: (wrong, text) for name, (wrong, text) in variants.items() if not callable(wrong)
+            and tuple(wrong if isinstance(wrong, tuple) else np.shape(wrong)) == received.shape}
+
+
 def _diagnose(received, expected, variants, atol, rtol, limit=3):
-    """Every diagnosis whose wrong array equals `received` (or whose predicate accepts it; a
-    shape variant matches when `received` is that corner of `expected`), in the variants'
-    order; else, when the shape is wrong, those whose shape equals the received one. Two
-    variants can give the same wrong array (padding on one side only and an output one row and
-    one column short, for one), and then the message names both."""
-    found = []
-    for wrong, text in (variants or {}).values():
-        if callable(wrong):
-            hit = bool(wrong(received))
-        else:
-            if isinstance(wrong, tuple):
-                wrong = _crop_of(expected, wrong)
-                if wrong is None:
-                    continue
-            wrong = np.asarray(wrong)
-            same_as_expected = wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol)
-            hit = (not same_as_expected and wrong.shape == received.shape
-                   and np.allclose(received, wrong, atol=atol, rtol=rtol))
-        if hit and text not in found:
-            found.append(text)
-    if not found and received.shape != expected.shape:
-        for wrong, text in (variants or {}).values():
-            if callable(wrong):
-                continue
-            shape = wrong if isinstance(wrong, tuple) else np.shape(wrong)
-            if tuple(shape) == received.shape and text not in found:
-                found.append(text)
-    return "\n  Or: ".join(found[:limit]) if found else None
+    """The diagnoses of `select_variants`, each once, at most `limit`, joined by "Or:" lines."""
+    chosen = select_variants(received, expected, variants, atol, rtol)
+    texts = list(dict.fromkeys(text for _, text in chosen.values()))
+    return "\n  Or: ".join(texts[:limit]) if texts else None
 
 
 def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name="output"):
@@ -303,11 +314,9 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
         expected: the reference result, shape (...).
         case: dict describing the case (rendered ``key=value``; arrays as shape and dtype).
         variants: name -> (wrong, diagnosis), `wrong` being an array, a shape tuple or a
-            predicate ``f(received) -> bool``. A wrong array equal to `received` (and different
-            from `expected`), an accepting predicate or a smaller shape whose top-left corner of
-            `expected` equals `received`, or else, when the received shape is wrong, a shape (or
-            array shape) equal to it, adds "Likely bug: <diagnosis>" (three at most, each further
-            one on its own line starting "Or:").
+            predicate ``f(received) -> bool``. Each variant that `select_variants` picks for
+            `received` adds "Likely bug: <diagnosis>" (three at most, each further one on its
+            own line starting "Or:").
         atol, rtol: tolerances of `np.allclose`.
         name: what is compared, for the message.
     Raises:
@@ -340,6 +349,11 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
     raise AssertionError("\n".join(lines))
 
 
+def not_implemented(name):
+    """The `AssertionError` for a student function `name` that still raises NotImplementedError."""
+    return AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` with your code")
+
+
 def call_student(fn, *args, case, **kwargs):
     """Call the student's `fn(*args, **kwargs)` with references forbidden.
 
@@ -357,7 +371,6 @@ def call_student(fn, *args, case, **kwargs):
             raise AssertionError(str(err)) from None
         raise AssertionError(f"case {format_case(case)}: `{name}` raised AssertionError: {err}") from err
     except NotImplementedError:
-        raise AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` "
-                             "with your code") from None
+        raise not_implemented(name) from None
     except Exception as err:
         raise AssertionError(f"case {format_case(case)}: `{name}` raised {type(err).__name__}: {err}") from err

@@ -4,7 +4,7 @@ Some checks look at objects that are not plain data: a model, an optimizer, a mo
 checker is split in two. A *student-side* function (decorated `student_side`) builds the objects,
 runs the student's code on them and returns only plain data (names, numbers, arrays) or raises an
 `AssertionError` whose message is the feedback; it knows no expected value. The checker then
-judges that data. While grading, the trusted re-check (`conv_course._replay`) runs the
+judges that data. While grading, the trusted re-check (`conv_course.autograding._replay`) runs the
 student-side function in the student's sandbox and the judging part in the instructor's own
 process: `HOOK` is how it steps in. In a student's notebook the hook is unset and a checker simply
 calls both halves.

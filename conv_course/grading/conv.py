@@ -7,6 +7,7 @@ comparing the student's output with deliberately wrong variants of the reference
 import numpy as np
 
 from conv_course import ops
+from conv_course._checks import pair
 
 from ._core import call_student, case_rng, check_array, checker, format_case, run_cases, shape_diagnoses
 
@@ -42,14 +43,15 @@ DIAGNOSES = {
 _SIZE_FORMULA = "H_out = (H + 2*P - D*(K - 1) - 1) // S + 1"
 
 
-def _pair(v):
-    return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
-
-
-def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula=_SIZE_FORMULA):
+def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula=_SIZE_FORMULA, texts=None):
     """Wrong variants of ``ops.conv2d(x, weight, bias, ...)`` for a (N, C_in, H, W) case.
 
-    Returns name -> (wrong (N, C_out, H', W') array or shape, diagnosis), for `check_array`.
+    Args:
+        formula: the output size formula the shape diagnoses quote.
+        texts: key of `DIAGNOSES` -> the wording a checker uses instead (e.g. matmul's
+            "stride ignored: pass `stride` on to im2col").
+    Returns:
+        name -> (wrong (N, C_out, H', W') array, shape or predicate, diagnosis), for `check_array`.
     """
     kw = dict(stride=stride, padding=padding, dilation=dilation)
 
@@ -60,7 +62,8 @@ def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula
             return None
 
     expected = ref()
-    s, p, d = _pair(stride), _pair(padding), _pair(dilation)
+    s, d = pair("conv_variants", "stride", stride), pair("conv_variants", "dilation", dilation)
+    p = pair("conv_variants", "padding", padding, minimum=0)
     out = {"flipped": ref(w_=weight[..., ::-1, ::-1])}
     if s != (1, 1):
         out["stride_ignored"] = ref(stride=1)
@@ -70,12 +73,12 @@ def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula
         for name, pads in [("padding_one_side", ((p[0], 0), (p[1], 0))),
                            ("padding_other_side", ((0, p[0]), (0, p[1])))]:
             padded = np.pad(x, ((0, 0), (0, 0)) + pads)
-            out[name] = (ref(x_=padded, padding=0), DIAGNOSES["padding_one_side"])
+            out[name] = (ref(x_=padded, padding=0), "padding_one_side")
     if d != (1, 1):
         out["dilation_ignored"] = ref(dilation=1)
     if x.shape[1] > 1:
-        out["first_channel_only"] = (ref(x_=x[:, :1], w_=weight[:, :1]), DIAGNOSES["missing_channel_sum"])
-        out["last_channel_only"] = (ref(x_=x[:, -1:], w_=weight[:, -1:]), DIAGNOSES["missing_channel_sum"])
+        out["first_channel_only"] = (ref(x_=x[:, :1], w_=weight[:, :1]), "missing_channel_sum")
+        out["last_channel_only"] = (ref(x_=x[:, -1:], w_=weight[:, -1:]), "missing_channel_sum")
     if bias is not None:
         plain = ref(b_=None)
         out["bias_ignored"] = plain
@@ -85,16 +88,17 @@ def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula
         if plain.shape[-2] == bias.shape[0]:
             wrong.append(plain + bias[:, None])
         for i, w in enumerate(wrong):
-            out[f"bias_broadcast_{i}"] = (w, DIAGNOSES["bias_broadcast"])
+            out[f"bias_broadcast_{i}"] = (w, "bias_broadcast")
     if expected.shape[-1] == expected.shape[-2]:
-        out["transposed"] = (expected.swapaxes(-1, -2), DIAGNOSES["transposed"])
+        out["transposed"] = expected.swapaxes(-1, -2)
     if expected.dtype.kind == "f" and not np.array_equal(expected, np.trunc(expected)):
-        out["truncated"] = (_truncated_of(expected), DIAGNOSES["truncated"])
+        out["truncated"] = _truncated_of(expected)
+    words = {**DIAGNOSES, **(texts or {})}
     variants = {}
     for name, value in out.items():
-        arr, text = value if isinstance(value, tuple) else (value, DIAGNOSES[name])
-        if arr is not None:
-            variants[name] = (arr, text)
+        wrong, key = value if isinstance(value, tuple) else (value, name)
+        if wrong is not None:
+            variants[name] = (wrong, words[key])
     variants.update(shape_diagnoses(expected.shape, formula))
     return variants
 

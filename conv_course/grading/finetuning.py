@@ -14,7 +14,7 @@ re-check can judge it outside the student's process.
 
 import numpy as np
 
-from ._core import checker
+from ._core import checker, not_implemented
 from ._student_side import student_side
 from ._torch import seed_all, single_threaded, torch_module
 
@@ -40,8 +40,7 @@ def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` "
-                             "with your code") from None
+        raise not_implemented(name) from None
 
 
 def _returned_model(result, model, fn_name):

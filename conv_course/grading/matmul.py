@@ -20,13 +20,13 @@ import sysconfig
 
 import numpy as np
 
-from conv_course import ops
-from conv_course.grading._core import (call_student, check_array, checker, forbid_references, hidden_seed,
-                                       shape_diagnoses)
+from conv_course import PACKAGE_DIR, ops
 
-__all__ = ["check_im2col", "check_conv2d_matmul", "count_student_lines", "select_variants"]
+from ._core import call_student, check_array, checker, forbid_references, hidden_seed
+from .conv import conv_variants
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+__all__ = ["check_im2col", "check_conv2d_matmul", "count_student_lines"]
+
 _LIBRARY_DIRS = tuple(sorted({os.path.realpath(sysconfig.get_paths()[key]) + os.sep
                               for key in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
@@ -44,6 +44,23 @@ _HIDDEN_CASES = {
 }
 _SMALL, _BIG = 6, 34          # input sizes for the loop count: outputs 4x4 and 32x32 with a 3x3 kernel
 _LOOP_LINES = 16               # extra executed lines that reveal a loop (a row loop adds >= 28)
+
+# diagnoses that im2col and conv2d_matmul share
+_ONE_SIDE = "padding on one side only: pad top and bottom, left and right"
+_TWICE = "padding applied twice: the input was padded by 2*padding"
+_TRUNCATED = ("integer truncation: the output array has an integer dtype, so every value lost its fractional "
+              "part; allocate it with the input's dtype")
+# conv's diagnoses (`conv.DIAGNOSES`) in this assignment's words: the fix is in the im2col route
+_CONV_TEXTS = {
+    "flipped": "the output equals the true convolution: the kernel is flipped; "
+               "convolution layers cross-correlate (no flip)",
+    "stride_ignored": "stride ignored: pass `stride` on to im2col",
+    "padding_ignored": "padding ignored: pass `padding` on to im2col",
+    "padding_twice": _TWICE,
+    "padding_one_side": _ONE_SIDE,
+    "bias_ignored": "bias not added: add bias[:, None] to every position of its output channel",
+    "truncated": _TRUNCATED,
+}
 
 
 def _cases(group, hidden, checker_name):
@@ -64,7 +81,7 @@ def _student_code(filename):
     if filename.startswith("<"):
         return not filename.startswith("<frozen")  # <ipython-input-...>, <string>, <stdin>: user code
     path = os.path.realpath(filename)
-    return not path.startswith(_LIBRARY_DIRS + (_PACKAGE_DIR + os.sep,))
+    return not path.startswith(_LIBRARY_DIRS + (PACKAGE_DIR + os.sep,))
 
 
 def count_student_lines(fn, *args, **kwargs):
@@ -127,12 +144,9 @@ def _im2col_variants(x, k, s, p):
     if p != 0:
         v["padding_ignored"] = (ops.im2col(x, k, stride=s, padding=0),
                                 "padding ignored: pad the input with `padding` zeros on every side first")
-        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p),
-                              "padding applied twice: the input was padded by 2*padding")
-        v["padding_after"] = (ops.im2col(_pad(x, 0, p, 0, p), k, stride=s),
-                              "padding on one side only: pad top and bottom, left and right")
-        v["padding_before"] = (ops.im2col(_pad(x, p, 0, p, 0), k, stride=s),
-                               "padding on one side only: pad top and bottom, left and right")
+        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p), _TWICE)
+        v["padding_after"] = (ops.im2col(_pad(x, 0, p, 0, p), k, stride=s), _ONE_SIDE)
+        v["padding_before"] = (ops.im2col(_pad(x, p, 0, p, 0), k, stride=s), _ONE_SIDE)
     v.update({
         "transposed": (want.transpose(0, 2, 1),
                        "the result is transposed: rows must be the C*kh*kw window entries and "
@@ -148,26 +162,20 @@ def _im2col_variants(x, k, s, p):
         "float32": (want.astype(np.float32), "the columns are float32, losing precision: allocate them with "
                     "dtype=x.dtype"),
     })
-    v.update(_truncated(want))
+    v["int"] = (np.trunc(want), _TRUNCATED)
     return v
 
 
-def _truncated(want):
-    return {"int": (np.trunc(want), "integer truncation: the output array has an integer dtype, so every value "
-                    "lost its fractional part; allocate it with the input's dtype")}
-
-
 def _conv_variants(x, weight, bias, s, p):
-    """Wrong versions of conv2d(x, weight, bias, s, p): name -> (array, diagnosis)."""
+    """Wrong versions of conv2d(x, weight, bias, s, p): conv's (`conv.conv_variants`, worded for
+    the im2col route) and the bugs of the matmul itself. name -> (wrong, diagnosis)."""
     want = ops.conv2d(x, weight, bias, stride=s, padding=p)
     n, c_out, ho, wo = want.shape
     c_in, kh, kw = weight.shape[1:]
     # weight flattened (kh, kw, C_in) while im2col rows are (C_in, kh, kw)
     scrambled = weight.transpose(0, 2, 3, 1).reshape(c_out, c_in, kh, kw)
-    v = {
-        "flipped": (ops.conv2d(x, weight[..., ::-1, ::-1].copy(), bias, stride=s, padding=p),
-                    "the output equals the true convolution: the kernel is flipped; "
-                    "convolution layers cross-correlate (no flip)"),
+    v = conv_variants(x, weight, bias, s, p, formula="H_out = (H + 2*P - K) // S + 1", texts=_CONV_TEXTS)
+    v.update({
         "weight_order": (ops.conv2d(x, scrambled, bias, stride=s, padding=p),
                          "the weight is flattened in a different order than im2col's rows: use "
                          "weight.reshape(C_out, -1), which matches rows ordered (C, kh, kw)"),
@@ -176,50 +184,8 @@ def _conv_variants(x, weight, bias, s, p):
                            "(C_out, H_out, W_out): transpose it to (C_out, H_out*W_out) first"),
         "hw_swapped": (want.reshape(n, c_out, wo, ho),
                        "height and width of the output swapped: reshape to (N, C_out, H_out, W_out)"),
-    }
-    v.update(_truncated(want))
-    if bias is not None:
-        v["bias_missing"] = (ops.conv2d(x, weight, None, stride=s, padding=p),
-                              "bias not added: add bias[:, None] to every position of its output channel")
-    if s != 1:
-        v["stride_ignored"] = (ops.conv2d(x, weight, bias, stride=1, padding=p),
-                               "stride ignored: pass `stride` on to im2col")
-    if p != 0:
-        v["padding_ignored"] = (ops.conv2d(x, weight, bias, stride=s, padding=0),
-                                "padding ignored: pass `padding` on to im2col")
-        v["padding_twice"] = (ops.conv2d(x, weight, bias, stride=s, padding=2 * p),
-                              "padding applied twice: the input was padded by 2*padding")
+    })
     return v
-
-
-def select_variants(received, expected, variants, atol, rtol, formula="H_out = (H + 2*P - K) // S + 1",
-                    generic_shapes=True):
-    """The variants worth showing `check_array` for this received value.
-
-    The variants whose values match `received` win, all of them: two bugs can give the same
-    wrong array (padding on one side only and an output one row and one column short), and the
-    message then names both. Otherwise, only when the received shape is wrong, the variants (and
-    the generic one-row-short/long, swapped-axes shapes) of that shape.
-    """
-    try:
-        received = np.asarray(received, dtype=float)
-    except (TypeError, ValueError):
-        return {}
-    matches = {name: (np.asarray(wrong), text) for name, (wrong, text) in variants.items()
-               if np.shape(wrong) == received.shape and np.allclose(received, wrong, atol=atol, rtol=rtol)}
-    if matches:
-        return matches
-    if received.shape == np.shape(expected):
-        return {}
-    by_shape = {k: v for k, v in variants.items() if np.shape(v[0]) == received.shape}
-    if generic_shapes and np.ndim(expected) >= 2:
-        by_shape.update(shape_diagnoses(np.shape(expected), formula))
-    return by_shape
-
-
-def _compare(got, want, case, variants, atol=1e-8, rtol=1e-8, name="output", generic_shapes=True):
-    chosen = select_variants(got, want, variants, atol, rtol, generic_shapes=generic_shapes)
-    check_array(got, want, case=case, variants=chosen, atol=atol, rtol=rtol, name=name)
 
 
 @checker
@@ -241,7 +207,7 @@ def check_im2col(im2col, group="basic", hidden=False):
         variants = _im2col_variants(x, k, s, p)
         case = _fmt_case(x, k, s, p)
         got = call_student(im2col, x.copy(), k, stride=s, padding=p, case=case)
-        _compare(got, want, case, variants, generic_shapes=False)
+        check_array(got, want, case=case, variants=variants, atol=1e-8, rtol=1e-8)
 
 
 @checker
@@ -267,7 +233,7 @@ def check_conv2d_matmul(conv2d_matmul, group="basic", hidden=False):
         case = _fmt_case(x, k, s, p, **{"weight.shape": weight.shape, "bias": "given" if bias is not None else None})
         got = call_student(conv2d_matmul, x.copy(), weight.copy(), None if bias is None else bias.copy(),
                            stride=s, padding=p, case=case)
-        _compare(got, want, case, variants)
+        check_array(got, want, case=case, variants=variants, atol=1e-8, rtol=1e-8)
 
 
 def _check_vectorized(name, fn, make_args, hidden):

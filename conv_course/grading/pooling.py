@@ -8,6 +8,7 @@ average pooling pads with zeros and divides by kh*kw (torch's count_include_pad=
 import numpy as np
 
 from conv_course import ops
+from conv_course._checks import pair
 
 from ._core import call_student, case_rng, check_array, checker, run_cases, shape_diagnoses
 
@@ -27,10 +28,6 @@ DIAGNOSES = {
     "padding_ignored": "padding ignored: your output equals padding 0; pad P on every side first",
     "padding_twice": "padding applied twice: your output equals padding 2P",
 }
-
-
-def _pair(v):
-    return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
 def _cases(kind, group, hidden):
@@ -68,13 +65,13 @@ def _variants(kind, x, k, s, p):
             return None
 
     expected = ref(x, k, s, p)
-    kh, kw = _pair(k)
+    kh, kw = pair(f"check_{kind}", "kernel_size", k)
     out = {"other": (safe(other, x, k, s, p), DIAGNOSES["mean_not_max" if kind == "max_pool2d" else "max_not_mean"])}
     if s is None:
         out["stride_one"] = (safe(ref, x, k, 1, p), DIAGNOSES["stride_one"])
-    elif _pair(s) != (kh, kw):
+    elif pair(f"check_{kind}", "stride", s) != (kh, kw):
         out["stride_ignored"] = (safe(ref, x, k, None, p), DIAGNOSES["stride_ignored"])
-    ph, pw = _pair(p)
+    ph, pw = pair(f"check_{kind}", "padding", p, minimum=0)
     if (ph, pw) != (0, 0):
         out["padding_ignored"] = (safe(ref, x, k, s, 0), DIAGNOSES["padding_ignored"])
         padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))

@@ -15,18 +15,14 @@ import numpy as np
 import traitlets
 
 from conv_course import images, kernels
+from conv_course._checks import output_length
 
-__all__ = ["KernelExplorer", "output_size"]
+__all__ = ["KernelExplorer"]
 
 _HERE = pathlib.Path(__file__).parent
 MAX_KERNEL = 7          # largest kernel side the view lays out
 EDIT_SIZES = (3, 5)     # kernel sizes the size switch offers
 _PRESET_SIZES = {"identity": EDIT_SIZES, "box_blur": EDIT_SIZES, "gaussian": EDIT_SIZES}
-
-
-def output_size(n, k, stride, padding, dilation):
-    """Output length along one axis: (n + 2*padding - dilation*(k - 1) - 1) // stride + 1."""
-    return (n + 2 * padding - dilation * (k - 1) - 1) // stride + 1
 
 
 def _as_2d(name, value):
@@ -197,7 +193,7 @@ class KernelExplorer(anywidget.AnyWidget):
         if img is None or k is None:
             return
         p = {name: params.get(name, getattr(self, name)) for name in ("padding", "stride", "dilation")}
-        shape = [output_size(n, kn, p["stride"], p["padding"], p["dilation"]) for n, kn in zip(img.shape, k.shape)]
+        shape = [output_length(n, kn, p["stride"], 2 * p["padding"], p["dilation"]) for n, kn in zip(img.shape, k.shape)]
         if min(shape) < 1:
             span = [p["dilation"] * (kn - 1) + 1 for kn in k.shape]
             raise ValueError(
@@ -211,7 +207,7 @@ class KernelExplorer(anywidget.AnyWidget):
         """(H_out, W_out) of the current settings; (0, 0) before image and kernel are set."""
         if self.image is None or self.kernel is None:
             return (0, 0)
-        return tuple(output_size(n, k, self.stride, self.padding, self.dilation)
+        return tuple(output_length(n, k, self.stride, 2 * self.padding, self.dilation)
                      for n, k in zip(self.image.shape, self.kernel.shape))
 
     @property

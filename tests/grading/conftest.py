@@ -29,7 +29,7 @@ import shutil
 import nbformat
 import pytest
 
-from conv_course import course as course_mod
+from conv_course.autograding import course as course_mod
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -158,7 +158,7 @@ class Course:
 
     def autograde(self, timeout=None):
         """Autograde every submission with `conv-course autograde --jobs 2` (sandbox and re-check on)."""
-        from conv_course.autograde import autograde
+        from conv_course.autograding.autograde import autograde
 
         self.records = autograde(str(self.root), self.assignment, jobs=2, timeout=timeout, progress=False)
         failed = {s: r["flags"] for s, r in self.records.items() if r["status"] == "error"}

@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from conv_course import cli, course
+from conv_course import cli
+from conv_course.autograding import course
 from conv_course.grading import conv
 
 pytestmark = [pytest.mark.slow, pytest.mark.grading]
@@ -173,7 +174,7 @@ def test_grades_csv_lists_every_student(graded):
 
 
 def test_grades_csv_flags_what_the_trusted_recheck_disputed(graded):
-    from conv_course import gradebook
+    from conv_course.autograding import gradebook
 
     gradebook.write_flags(str(graded.root), A, {"stride_ignored": {"flags": ["cell stride: kernel 1, confirmed 0"]},
                                                 "solution": {"flags": []}})

@@ -4,7 +4,7 @@ Cells: test_architecture (1), test_learns (1), test_target (2), test_budget (1).
 that gets as far as training trains once per seed (the test cells share the run), so this module
 keeps to a handful of submissions. The over-budget student is stopped at the time limit
 (training.CPU_BUDGET_S CPU seconds, or training.WALL_LIMIT_S seconds on a busy machine) in both
-of its runs; the finer budget cases are unit-tested in tests/test_grading_training.py.
+of its runs; the finer budget cases are unit-tested in tests/grading/test_training.py.
 """
 
 import pytest

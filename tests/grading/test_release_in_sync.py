@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conv_course import course
+from conv_course.autograding import course
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

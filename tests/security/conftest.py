@@ -45,8 +45,8 @@ def _tree_digest(folder):
 @pytest.fixture(scope="session")
 def hostile_class(tmp_path_factory):
     """Grade the whole hostile class once (jobs=2); returns a namespace of what the tests need."""
-    from conv_course.autograde import autograde
-    from conv_course.sandbox import preflight
+    from conv_course.autograding.autograde import autograde
+    from conv_course.autograding.sandbox_kernel import preflight
 
     preflight()
     root = str(tmp_path_factory.mktemp("hostile-course"))
@@ -69,7 +69,7 @@ def hostile_class(tmp_path_factory):
     import resource
     import time
 
-    from conv_course import course
+    from conv_course.autograding import course
 
     start = time.perf_counter()
     records = autograde(root, "tiny", jobs=2, progress=False)

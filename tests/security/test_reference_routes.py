@@ -13,8 +13,8 @@ import shutil
 import nbformat
 import pytest
 
-from conv_course import course
-from conv_course.autograde import autograde
+from conv_course.autograding import course
+from conv_course.autograding.autograde import autograde
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 A = "01-corr2d"

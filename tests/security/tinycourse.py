@@ -90,7 +90,7 @@ def make_course(root, submissions, timeout=10):
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
 
-    from conv_course.autograde import load_course_config
+    from conv_course.autograding.autograde import load_course_config
 
     root = str(root)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
