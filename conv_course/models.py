@@ -7,6 +7,8 @@ Every image model takes (N, 1, 28, 28) float images and returns (N, num_classes)
 * `SeedConvNet` -- the seed article's ConvNet with its flatten size fixed.
 * `Backbone` -- four conv3x3-BN-ReLU blocks + global average pooling (`features`) and a
   replaceable linear `head`: the network pretrained on rendered glyphs.
+* `ResidualBlock`, `ResNetDigits` -- two-conv blocks with a skip connection, stacked into a
+  small residual network; ``skip=False`` gives the plain network of the same layers.
 * `Conv1dNet` -- 1-D convolutions over signals (N, C, L) or token sequences (N, L).
 """
 
@@ -15,7 +17,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-__all__ = ["LeNet5", "LeNetBN", "SeedConvNet", "Backbone", "Conv1dNet", "count_parameters"]
+__all__ = ["LeNet5", "LeNetBN", "SeedConvNet", "Backbone", "ResidualBlock", "ResNetDigits", "Conv1dNet",
+           "count_parameters"]
 
 
 def count_parameters(model, trainable_only=False):
@@ -151,6 +154,63 @@ class Backbone(nn.Module):
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"Backbone: input must have shape (N, 1, H, W); got {tuple(x.shape)}")
         return self.head(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    """Two conv3x3-BN layers and a skip connection: ``relu(x + F(x))`` (He et al. 2016).
+
+    The residual branch is F(x) = bn2(conv2(relu(bn1(conv1(x))))). Both convolutions
+    keep the channels and, padded by 1, the size, so x and F(x) can be added. With
+    ``skip=False`` the block returns relu(F(x)): the plain block, same layers and
+    parameters.
+    Shapes: (N, C, H, W) -> (N, C, H, W), C = `channels`; 2 * (9*C*C + 2*C) parameters.
+    """
+
+    def __init__(self, channels, skip=True):
+        super().__init__()
+        self.channels, self.skip = channels, skip
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise ValueError(f"ResidualBlock: input must have shape "
+                             f"(N, {self.channels}, H, W); got {tuple(x.shape)}")
+        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(x + branch) if self.skip else torch.relu(branch)
+
+    def extra_repr(self):
+        return f"channels={self.channels}, skip={self.skip}"
+
+
+class ResNetDigits(nn.Module):
+    """A small residual network: stem, `blocks` ResidualBlocks, average pooling, head.
+
+    Shapes: (N, 1, 28, 28) -> conv3x3-BN-ReLU (N, width, 28, 28) -> 2x2 max-pool
+    (N, width, 14, 14) -> `blocks` x ResidualBlock(width) (N, width, 14, 14)
+    -> global average (N, width) -> linear (N, num_classes): 2 * blocks + 2 weighted
+    layers. ``skip=False`` builds the plain network of the same depth, width and
+    parameters: the comparison that isolates what the skip connections do.
+    """
+
+    def __init__(self, num_classes=10, width=16, blocks=4, skip=True):
+        super().__init__()
+        if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
+            raise ValueError(f"ResNetDigits: `blocks` must be a non-negative integer; "
+                             f"got {blocks!r}")
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.blocks = nn.Sequential(*(ResidualBlock(width, skip) for _ in range(blocks)))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(width, num_classes))
+
+    def forward(self, x):
+        _check_images("ResNetDigits", x)
+        return self.head(self.blocks(self.stem(x)))
 
 
 class Conv1dNet(nn.Module):

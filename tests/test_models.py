@@ -81,3 +81,50 @@ def test_conv1d_net_ignores_where_a_pattern_sits():
     a[0, 0, 20:24] = torch.tensor([1.0, -2.0, 3.0, 0.5])
     b[0, 0, 40:44] = torch.tensor([1.0, -2.0, 3.0, 0.5])
     torch.testing.assert_close(net(a), net(b))
+
+
+def test_residual_block_keeps_the_shape():
+    torch.manual_seed(0)
+    block = models.ResidualBlock(8).eval()
+    assert block(torch.rand(2, 8, 7, 5)).shape == (2, 8, 7, 5)
+
+
+def test_residual_block_is_the_identity_when_its_branch_is_zeroed():
+    # bn2's scale and shift at zero make the branch output 0; relu(x + 0) = x for x >= 0
+    torch.manual_seed(0)
+    block = models.ResidualBlock(4).eval()
+    torch.nn.init.zeros_(block.bn2.weight)
+    torch.nn.init.zeros_(block.bn2.bias)
+    x = torch.relu(torch.randn(3, 4, 6, 6))
+    torch.testing.assert_close(block(x), x)
+    block.skip = False                          # the plain block passes nothing on
+    assert torch.count_nonzero(block(x)) == 0
+
+
+def test_resnet_digits_parameter_count_does_not_depend_on_the_skip():
+    width, blocks = 16, 3
+    stem = 9 * width + 2 * width
+    block = 2 * (9 * width * width + 2 * width)
+    head = width * 10 + 10
+    for skip in (True, False):
+        net = models.ResNetDigits(width=width, blocks=blocks, skip=skip)
+        assert models.count_parameters(net) == stem + blocks * block + head
+
+
+def test_resnet_digits_maps_digits_to_logits_and_the_skip_changes_them():
+    torch.manual_seed(0)
+    res = models.ResNetDigits(num_classes=7, blocks=2).eval()
+    plain = models.ResNetDigits(num_classes=7, blocks=2, skip=False).eval()
+    plain.load_state_dict(res.state_dict())     # same weights, only the additions differ
+    x = torch.rand(3, 1, 28, 28)
+    assert res(x).shape == plain(x).shape == (3, 7)
+    assert not torch.allclose(res(x), plain(x))
+
+
+def test_resnet_digits_names_the_wrong_input():
+    with pytest.raises(ValueError, match=r"ResNetDigits: input must have shape \(N, 1, 28, 28\); got \(2, 3, 28, 28\)"):
+        models.ResNetDigits()(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"ResidualBlock: input must have shape \(N, 8, H, W\); got \(2, 4, 5, 5\)"):
+        models.ResidualBlock(8)(torch.rand(2, 4, 5, 5))
+    with pytest.raises(ValueError, match="`blocks` must be a non-negative integer; got -1"):
+        models.ResNetDigits(blocks=-1)

@@ -18,6 +18,7 @@ CHAPTERS = {
     "book/06-conv-as-matmul/conv-as-matmul": "06-conv-as-matmul",
     "book/07-backprop/backprop": "07-backward",
     "book/08-cnns-in-pytorch/cnns-in-pytorch": "08-train-a-cnn",
+    "book/08-cnns-in-pytorch/training-recipe": "08-train-a-cnn",  # a section of chapter 8, with its own exercises
     "book/09-fine-tuning/fine-tuning": "09-fine-tune",
     "book/10-conv1d/conv1d": None,  # no assignment of its own: any exercises/ notebook it names
 }
