@@ -6,8 +6,9 @@
 (b) k = 1, 5, 10, 50 labelled digits per class, then the 1,000 test digits: training the
     Backbone from scratch vs four ways of reusing the glyph-pretrained backbone; mean and
     spread over seeds, and trainable parameters. Every strategy gets the same recipe: the same
-    number of optimizer steps, batch size and shift augmentation; each keeps the learning rates
-    that did best for it in a sweep (scratch: 1e-3, 3e-3, 1e-2 and 3e-2 all within a point).
+    number of optimizer steps, batch size and shift augmentation; each has its own learning
+    rates, which chapter 9 checks on validation digits held out of the training set (the test
+    digits only report).
     A pretrained model's new head starts from the class means of the labelled features
     (`finetune.imprint_head`); scratch's head starts random, since its features are random too.
 
