@@ -45,6 +45,7 @@ FILES = [
     ("mathjax", "LICENSE", "mathjax/LICENSE"),
     ("mathjax", "es5/tex-chtml.js", "mathjax/tex-chtml.js"),
     ("mathjax", "es5/input/tex", "mathjax/input/tex"),       # autoloaded TeX extensions
+    ("mathjax", "es5/input/mml.js", "mathjax/input/mml.js"),  # the speech explorer's enrichment
     ("mathjax", "es5/output/chtml", "mathjax/output/chtml"),  # the CHTML fonts
     ("mathjax", "es5/a11y", "mathjax/a11y"),                  # loaded from MathJax's menu
     ("mathjax", "es5/ui", "mathjax/ui"),
@@ -71,6 +72,10 @@ WIDGET_FILES = {
     "conv_course.widgets.kernel_explorer.KernelExplorer": {
         "_esm": ROOT / "conv_course" / "widgets" / "kernel_explorer.js",
         "_css": ROOT / "conv_course" / "widgets" / "kernel_explorer.css",
+    },
+    "conv_course.widgets.conv_arithmetic.ConvArithmeticExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "conv_arithmetic.js",
+        "_css": ROOT / "conv_course" / "widgets" / "conv_arithmetic.css",
     },
 }
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
