@@ -1,7 +1,7 @@
 """Fetch the static book's JavaScript from the npm registry into node_modules/, verified.
 
 The packages and their exact versions and npm integrity hashes (sha512) are pinned in
-scripts/assets.json. Each tarball is downloaded from the registry, checked against its hash
+scripts/assets.json (axe-core among them, which only tests/browser/test_accessibility.py uses). Each tarball is downloaded from the registry, checked against its hash
 and unpacked to node_modules/<name>/, as npm would. A stamp file records what was fetched, so a
 second run with everything present does nothing and takes milliseconds (no network).
 
