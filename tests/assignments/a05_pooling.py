@@ -1,16 +1,13 @@
-"""Assignment 05 through real nbgrader: max and average pooling with torch semantics.
+"""Assignment 05 (pooling) as data for the end-to-end tests: max and average pooling with torch semantics.
 
 Cells: test_max_pool2d_basic, test_max_pool2d_stride_padding, test_avg_pool2d_basic,
-test_avg_pool2d_stride_padding.
+test_avg_pool2d_stride_padding (1 point each). The tests are in test_assignments.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "05-pooling"
 CELLS = ["test_max_pool2d_basic", "test_max_pool2d_stride_padding", "test_avg_pool2d_basic",
          "test_avg_pool2d_stride_padding"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 
 def pool_source(name, reduce, fill="0.0", default_stride="kernel_size", divide=""):
@@ -53,6 +50,7 @@ SUBMISSIONS = {
     "excluded_padding": {"avg_pool2d": EXCLUDE_PAD},
 }
 
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "zero_pad_max_and_summed_avg": ([1, 0, 0, 0], {"test_max_pool2d_stride_padding": "padded with zeros",
                                                    "test_avg_pool2d_basic": "you summed each window"}),
@@ -60,21 +58,8 @@ EXPECTED = {
     "excluded_padding": ([1, 1, 1, 0], {"test_avg_pool2d_stride_padding": "counts the padded zeros too"}),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(SUBMISSIONS)
-
-
-def test_solution_gets_full_marks(graded):
-    assert graded.result("solution").scores == dict.fromkeys(CELLS, 1.0)
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and r.max_total == 4
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_student_gets_expected_scores_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
+UNTOUCHED_TEXTS = {}
+DELETE = ()  # no student deletes cells
+DELETED_SCORES = None
+TIMEOUT = None  # the default per-cell limit
+RELATIVE = False

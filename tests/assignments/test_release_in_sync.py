@@ -13,8 +13,6 @@ from conv_course.autograding import course
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
-
 
 def normalise(path):
     """Notebook JSON without what does not matter to students: outputs, counts, versions, ids order."""

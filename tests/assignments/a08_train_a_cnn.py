@@ -1,18 +1,16 @@
-"""Assignment 08 through real nbgrader: full marks, zero, and wrong students whose bug is named.
+"""Assignment 08 (train a CNN) as data for the end-to-end tests: wrong students whose bug is named.
 
 Cells: test_architecture (1), test_learns (1), test_target (2), test_budget (1). Every submission
 that gets as far as training trains once per seed (the test cells share the run), so this module
 keeps to a handful of submissions. The over-budget student is stopped at the time limit
 (training.CPU_BUDGET_S CPU seconds, or training.WALL_LIMIT_S seconds on a busy machine) in both
-of its runs; the finer budget cases are unit-tested in tests/grading/test_training.py.
+of its runs; the finer budget cases are unit-tested in tests/grading/test_training.py. The tests
+are in test_assignments.py and test_08_train_a_cnn_pipeline.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "08-train-a-cnn"
 CELLS = ["test_architecture", "test_learns", "test_target", "test_budget"]
+POINTS = {"test_architecture": 1.0, "test_learns": 1.0, "test_target": 2.0, "test_budget": 1.0}
 
 SEED_ARTICLE_FLATTEN = '''
 def build_model():
@@ -80,6 +78,7 @@ SUBMISSIONS = {
 
 CANNOT_RUN = "model cannot run a (2, 1, 28, 28) batch, so it cannot be trained: see test_architecture's message"
 
+# student -> (expected fraction of each cell's points in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "progress_bar": ([1, 1, 1, 1], {}),
     "seed_article_flatten": ([0, 0, 0, 0], {
@@ -91,30 +90,8 @@ EXPECTED = {
     "lazy_linear": ([1, 1, 1, 1], {}),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(SUBMISSIONS)
-
-
-def test_solution_gets_full_marks(graded):
-    r = graded.result("solution")
-    assert r.scores == {"test_architecture": 1.0, "test_learns": 1.0, "test_target": 2.0, "test_budget": 1.0}
-    assert "test accuracy" in r.all_text()
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and set(r.scores) == set(CELLS)
-    assert "not implemented yet" in r.text("test_architecture")
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student], relative=True)
-
-
-def test_over_budget_training_is_stopped_before_the_cell_timeout(graded):
-    text = graded.result("over_budget").all_text()
-    assert "train_model was stopped after" in text   # in the try-it cell (seed 0) and test_target (seed 1)
-    assert "TimeoutError" not in text                # no cell ran into the per-cell timeout
+UNTOUCHED_TEXTS = {"test_architecture": "not implemented yet"}
+DELETE = ()  # no student deletes cells
+DELETED_SCORES = None
+TIMEOUT = None  # the default per-cell limit; over_budget is stopped by training's own budget
+RELATIVE = True  # EXPECTED scores are fractions of each cell's points

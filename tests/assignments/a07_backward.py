@@ -1,18 +1,17 @@
-"""Assignment 07 through real nbgrader: full marks, zero, and wrong students whose bug is named.
+"""Assignment 07 (backward) as data for the end-to-end tests: wrong students whose bug is named.
 
 Cells: test_numgrad_basic, test_numgrad_central, test_grad_bias, test_grad_weight, test_grad_x
 (1 point each), test_grad_stride_padding (2 points). All submissions are autograded in ONE
-nbgrader call. The numerical gradient and conv2d_backward are independent answers, so one
-student can carry a bug in each.
+nbgrader call (tests/assignments/conftest.py). The numerical gradient and conv2d_backward are
+independent answers, so one student can carry a bug in each. The tests are in test_assignments.py
+and test_07_backward_pipeline.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "07-backward"
 CELLS = ["test_numgrad_basic", "test_numgrad_central", "test_grad_bias", "test_grad_weight", "test_grad_x",
          "test_grad_stride_padding"]
+POINTS = {"test_numgrad_basic": 1.0, "test_numgrad_central": 1.0, "test_grad_bias": 1.0, "test_grad_weight": 1.0,
+          "test_grad_x": 1.0, "test_grad_stride_padding": 2.0}
 
 
 def numgrad_source(down="old - eps", divide="2 * eps", restore="x[i] = old"):
@@ -70,6 +69,7 @@ SUBMISSIONS = {
         "    kh, kw = weight.shape[2:]", "    while stride > 1:\n        pass\n    kh, kw = weight.shape[2:]")},
 }
 
+# student -> (expected fraction of each cell's points in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "forward_difference_and_bias_not_summed": (
         [1, 0, 0, 1, 1, 0], {"test_numgrad_central": "Likely bug: one-sided difference (f(x+eps) - f(x)) / eps",
@@ -83,46 +83,11 @@ EXPECTED = {
     "infinite_stride": ([1, 1, 1, 1, 1, 0], {"test_grad_stride_padding": "the per-cell limit"}),
 }
 
+UNTOUCHED_TEXTS = {"test_grad_bias": "not implemented yet"}
 
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(
-        SUBMISSIONS, delete=["test_grad_x", "numerical_gradient"], timeout=8)
+# A student who deleted a test cell and an answer cell: both are restored and graded (points, not fractions).
+DELETE = ["test_grad_x", "numerical_gradient"]
+DELETED_SCORES = [0, 0, 1, 1, 1, 2]
 
-
-def test_solution_gets_full_marks(graded):
-    r = graded.result("solution")
-    assert r.scores == {c: (2.0 if c == "test_grad_stride_padding" else 1.0) for c in CELLS}
-    assert r.max_total == 7
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and set(r.scores) == set(CELLS)
-    assert "not implemented yet" in r.text("test_grad_bias")
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student], relative=True)
-
-
-def test_deleted_cells_are_restored_and_graded(graded):
-    r = graded.result("deleted_cells")
-    assert set(r.scores) == set(CELLS)
-    assert [r.scores[c] for c in CELLS] == [0, 0, 1, 1, 1, 2]
-
-
-def test_feedback_hides_hidden_tests_and_solutions(graded):
-    import html as html_lib
-    import re
-
-    pages = graded.feedback()
-    assert {"solution", "untouched", "kernel_not_rotated"} <= set(pages)
-    solution_line = 'grad_w[:, :, u, v] = np.einsum("nohw,nchw->oc", grad_out, window)'
-    for student, page in pages.items():
-        text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))      # syntax highlighting splits tokens
-        assert "HIDDEN TESTS" not in text and "hidden=True" not in text, student
-        if student not in ("solution", "deleted_cells"):
-            assert solution_line not in text, student
-    assert "grad_x uses the kernel unrotated" in pages["kernel_not_rotated"]
+TIMEOUT = 8  # seconds per cell: infinite_stride is stopped there
+RELATIVE = True  # EXPECTED scores are fractions of each cell's points

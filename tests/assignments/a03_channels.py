@@ -1,14 +1,12 @@
-"""Assignment 03 through real nbgrader: channels, 1x1, groups, parameter counts.
+"""Assignment 03 (channels) as data for the end-to-end tests: channels, 1x1, groups, parameter counts.
 
-Cells: test_multi_in, test_multi_in_out, test_conv1x1, test_grouped_conv2d, test_conv_params.
+Cells: test_multi_in, test_multi_in_out, test_conv1x1, test_grouped_conv2d, test_conv_params
+(1 point each). The tests are in test_assignments.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "03-channels"
 CELLS = ["test_multi_in", "test_multi_in_out", "test_conv1x1", "test_grouped_conv2d", "test_conv_params"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 SUBMISSIONS = {
     "last_channel_only": {"corr2d_multi_in": "def corr2d_multi_in(X, K):\n"
@@ -30,6 +28,7 @@ def grouped_conv2d(x, weight, groups):
                        "    return c_out * (c_in // groups) * kernel_size ** 2\n"},
 }
 
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "last_channel_only": ([0, 0, 1, 0, 1], {"test_multi_in": "missing sum over input channels"}),
     "round_robin_groups": ([1, 1, 1, 0, 1], {"test_grouped_conv2d": "assigned to groups round-robin"}),
@@ -37,21 +36,8 @@ EXPECTED = {
                                                      "test_conv_params": "bias not counted"}),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(SUBMISSIONS)
-
-
-def test_solution_gets_full_marks(graded):
-    assert graded.result("solution").scores == dict.fromkeys(CELLS, 1.0)
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and r.max_total == 5
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_student_gets_expected_scores_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
+UNTOUCHED_TEXTS = {}
+DELETE = ()  # no student deletes cells
+DELETED_SCORES = None
+TIMEOUT = None  # the default per-cell limit
+RELATIVE = False

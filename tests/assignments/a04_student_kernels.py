@@ -1,14 +1,13 @@
-"""Assignment 04 through real nbgrader: kernels graded by behaviour, so different designs pass.
+"""Assignment 04 (student kernels) as data for the end-to-end tests: kernels are graded by behaviour,
+so different designs pass.
 
-Cells: test_vertical_edge, test_blur, test_sharpen, test_diagonal.
+Cells: test_vertical_edge, test_blur, test_sharpen, test_diagonal (1 point each). The tests are in
+test_assignments.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "04-student-kernels"
 CELLS = ["test_vertical_edge", "test_blur", "test_sharpen", "test_diagonal"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 SUBMISSIONS = {
     # Other designs than the solution's: Prewitt 5x5, Gaussian 5x5, unsharp mask, a 3x3 diagonal.
@@ -25,6 +24,7 @@ SUBMISSIONS = {
         "diagonal": "diagonal = np.fliplr(2 * np.eye(5) - 0.4)"},
 }
 
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "other_designs": ([1, 1, 1, 1], {}),
     "horizontal_edge_and_unnormalised_blur": ([0, 0, 1, 1], {
@@ -35,21 +35,8 @@ EXPECTED = {
         "test_diagonal": "finds the other diagonal"}),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(SUBMISSIONS)
-
-
-def test_solution_gets_full_marks(graded):
-    assert graded.result("solution").scores == dict.fromkeys(CELLS, 1.0)
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and r.max_total == 4
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_student_gets_expected_scores_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
+UNTOUCHED_TEXTS = {}
+DELETE = ()  # no student deletes cells
+DELETED_SCORES = None
+TIMEOUT = None  # the default per-cell limit
+RELATIVE = False

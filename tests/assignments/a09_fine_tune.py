@@ -1,17 +1,15 @@
-"""Assignment 09 through real nbgrader: full marks, zero, and wrong students whose bug is named.
+"""Assignment 09 (fine-tune) as data for the end-to-end tests: wrong students whose bug is named.
 
 Cells (1 point each): test_freeze, test_optimizer_coverage, test_optimizer_lrs, test_lora_init,
 test_lora_forward, test_add_lora_wrap, test_add_lora_trainable. All submissions are autograded in
-ONE nbgrader call; the answers are independent, so one student can carry several bugs.
+ONE nbgrader call (tests/assignments/conftest.py); the answers are independent, so one student can
+carry several bugs. The tests are in test_assignments.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "09-fine-tune"
 CELLS = ["test_freeze", "test_optimizer_coverage", "test_optimizer_lrs", "test_lora_init", "test_lora_forward",
          "test_add_lora_wrap", "test_add_lora_trainable"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 FREEZE_CONV_WEIGHTS_ONLY = '''
 def freeze_backbone(model):
@@ -71,6 +69,7 @@ SUBMISSIONS = {
     "top_level_only": {"add_lora": TOP_LEVEL_ONLY},
 }
 
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     # the visible conv has stride 1, padding 1: F.conv2d without padding gives a smaller map
     "bn_trainable_same_lr_geometry_ignored": ([0, 1, 0, 0, 0, 0, 1], {
@@ -88,31 +87,11 @@ EXPECTED = {
         "test_add_lora_trainable": "Likely bug: the head is frozen"}),
 }
 
+UNTOUCHED_TEXTS = {"test_freeze": "not implemented yet"}
 
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(
-        SUBMISSIONS, delete=["test_freeze", "make_optimizer"], timeout=15)
+# A student who deleted a test cell and an answer cell: both are restored and graded.
+DELETE = ["test_freeze", "make_optimizer"]
+DELETED_SCORES = [1, 0, 0, 1, 1, 1, 1]
 
-
-def test_solution_gets_full_marks(graded):
-    r = graded.result("solution")
-    assert r.scores == dict.fromkeys(CELLS, 1.0)
-    assert r.max_total == 7
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and set(r.scores) == set(CELLS)
-    assert "not implemented yet" in r.text("test_freeze")
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
-
-
-def test_deleted_cells_are_restored_and_graded(graded):
-    r = graded.result("deleted_cells")
-    assert set(r.scores) == set(CELLS)
-    assert [r.scores[c] for c in CELLS] == [1, 0, 0, 1, 1, 1, 1]
+TIMEOUT = 15  # seconds per cell
+RELATIVE = False

@@ -1,14 +1,12 @@
-"""Assignment 02 through real nbgrader: full marks, zero, and wrong students with their diagnoses.
+"""Assignment 02 (conv2d) as data for the end-to-end tests: wrong students with their diagnoses.
 
-Cells: test_conv2d_basic, test_conv2d_channels, test_conv2d_padding_stride, test_conv2d_dilation.
+Cells: test_conv2d_basic, test_conv2d_channels, test_conv2d_padding_stride, test_conv2d_dilation
+(1 point each). The tests are in test_assignments.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "02-conv2d"
 CELLS = ["test_conv2d_basic", "test_conv2d_channels", "test_conv2d_padding_stride", "test_conv2d_dilation"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 
 def conv2d_source(accumulate="+=", dilation="(dh, dw) = pair(dilation)", bias="out = out + bias[None, :, None, None]",
@@ -37,16 +35,18 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
 
 SUBMISSIONS = {
-    "correct_loops": conv2d_source(),
-    "missing_channel_sum": conv2d_source(accumulate="="),
-    "bias_along_width": conv2d_source(bias="out = out + bias"),
-    "dilation_ignored": conv2d_source(dilation="(dh, dw) = (1, 1)"),
-    "truncated": conv2d_source(dtype="x.dtype", accumulate="= out[:, co, i, j] +"),
-    "reference": "import torch\n\ndef conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):\n"
-                 "    t = lambda a: None if a is None else torch.from_numpy(a)\n"
-                 "    return torch.nn.functional.conv2d(t(x), t(weight), t(bias), stride, padding, dilation).numpy()\n",
+    "correct_loops": {"conv2d": conv2d_source()},
+    "missing_channel_sum": {"conv2d": conv2d_source(accumulate="=")},
+    "bias_along_width": {"conv2d": conv2d_source(bias="out = out + bias")},
+    "dilation_ignored": {"conv2d": conv2d_source(dilation="(dh, dw) = (1, 1)")},
+    "truncated": {"conv2d": conv2d_source(dtype="x.dtype", accumulate="= out[:, co, i, j] +")},
+    "reference": {"conv2d": "import torch\n\ndef conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):\n"
+                            "    t = lambda a: None if a is None else torch.from_numpy(a)\n"
+                            "    return torch.nn.functional.conv2d(t(x), t(weight), t(bias), stride, padding,\n"
+                            "                                      dilation).numpy()\n"},
 }
 
+# student -> (expected score per cell in CELLS order, {cell: text expected in its output})
 EXPECTED = {
     "correct_loops": ([1, 1, 1, 1], {}),
     "missing_channel_sum": ([1, 0, 0, 0], {"test_conv2d_channels": "missing sum over input channels"}),
@@ -56,21 +56,8 @@ EXPECTED = {
     "reference": ([0, 0, 0, 0], {"test_conv2d_basic": "torch is not available to student code while it is graded"}),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class({student: {"conv2d": source} for student, source in SUBMISSIONS.items()})
-
-
-def test_solution_gets_full_marks(graded):
-    assert graded.result("solution").scores == dict.fromkeys(CELLS, 1.0)
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and r.max_total == 4
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_student_gets_expected_scores_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
+UNTOUCHED_TEXTS = {}
+DELETE = ()  # no student deletes cells
+DELETED_SCORES = None
+TIMEOUT = None  # the default per-cell limit
+RELATIVE = False

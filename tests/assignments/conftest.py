@@ -1,15 +1,17 @@
-"""Temporary nbgrader courses for the assignment tests: submit notebooks, autograde, read scores.
+"""Temporary nbgrader courses for the end-to-end assignment tests: submit notebooks, autograde, read scores.
 
-Usage in a test module (one course per module, one nbgrader call for all its submissions):
+Each assignment is described by a plain data module (`a01_corr2d.py` ... `a09_fine_tune.py`): its
+name `A`, its grade cells `CELLS` and their `POINTS`, the wrong students' `SUBMISSIONS`
+(student -> {grade_id: new source}) and what each of them must score (`EXPECTED`). The shared tests
+in `test_assignments.py` run over all nine; the tests that concern one assignment only live in
+`test_NN_<name>_pipeline.py`. Every module asks `graded_course(data)` for the same graded course,
+so each assignment is autograded by ONE `conv-course autograde` run for all its submissions:
 
-    @pytest.fixture(scope="module")
-    def graded(course_factory):
-        course = course_factory("01-corr2d")
-        course.submit("solution", course.solution())
-        course.submit("untouched", course.release())
-        course.submit("flipped", course.variant(replace={"corr2d": WRONG_SOURCE}))
-        course.autograde()
-        return course
+    import a01_corr2d as data
+
+    @pytest.fixture
+    def graded(graded_course):
+        return graded_course(data)
 
     def test_flipped(graded):
         r = graded.result("flipped")
@@ -17,7 +19,7 @@ Usage in a test module (one course per module, one nbgrader call for all its sub
 
 Submissions are graded the way instructors grade them: `conv-course autograde` (the sandboxed
 kernel, the trusted re-check and judge, nbgrader's gradebook), in the temporary course directory
-with the repository's nbgrader_config.py.
+with the repository's nbgrader_config.py. Everything collected here is marked `slow` and `grading`.
 """
 
 import copy
@@ -31,13 +33,16 @@ import pytest
 
 from conv_course.autograding import course as course_mod
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def pytest_collection_modifyitems(items):
+    # A conftest's hook sees every collected item, so keep to the ones under this directory.
     for item in items:
-        if "tests/grading" in str(item.fspath):
+        if HERE in pathlib.Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.grading)
 
 
@@ -186,3 +191,26 @@ def course_factory(tmp_path_factory):
     def make(assignment):
         return Course(tmp_path_factory.mktemp(f"course-{assignment}"), assignment)
     return make
+
+
+@pytest.fixture(scope="session")
+def graded_course(course_factory):
+    """graded_course(data) -> the `Course` of the data module's assignment `data.A`, with the solution,
+    the untouched release, every student of `data.SUBMISSIONS` and, if `data.DELETE` names cells, a
+    student who deleted them, all autograded in one run (`data.TIMEOUT` seconds per cell).
+
+    Graded once per session whichever module asks first; a grading that failed is not retried."""
+    courses, failures = {}, {}
+
+    def get(data):
+        if data.A in failures:
+            pytest.fail(f"grading {data.A} failed earlier in this session: {failures[data.A]}", pytrace=False)
+        if data.A not in courses:
+            try:
+                courses[data.A] = course_factory(data.A).grade_class(
+                    data.SUBMISSIONS, delete=data.DELETE, timeout=data.TIMEOUT)
+            except BaseException as err:
+                failures[data.A] = f"{type(err).__name__}: {err}"
+                raise
+        return courses[data.A]
+    return get

@@ -1,17 +1,15 @@
-"""Assignment 06 through real nbgrader: full marks, zero, and wrong students whose bug is named.
+"""Assignment 06 (conv as matmul) as data for the end-to-end tests: wrong students whose bug is named.
 
 Cells: test_im2col_basic, test_im2col_stride_padding, test_conv2d_matmul_basic,
 test_conv2d_matmul_stride_padding, test_im2col_vectorized, test_conv2d_matmul_vectorized
-(1 point each). All submissions are autograded in ONE nbgrader call.
+(1 point each). All submissions are autograded in ONE nbgrader call (tests/assignments/conftest.py);
+the tests are in test_assignments.py and test_06_conv_as_matmul_pipeline.py.
 """
-
-import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.grading]
 
 A = "06-conv-as-matmul"
 CELLS = ["test_im2col_basic", "test_im2col_stride_padding", "test_conv2d_matmul_basic",
          "test_conv2d_matmul_stride_padding", "test_im2col_vectorized", "test_conv2d_matmul_vectorized"]
+POINTS = dict.fromkeys(CELLS, 1.0)
 
 
 def im2col_source(pad="((0, 0), (0, 0), (padding, padding), (padding, padding))", step="stride", loop=None):
@@ -88,36 +86,11 @@ EXPECTED = {
     "infinite_stride": ([1, 1, 1, 0, 1, 1], {"test_conv2d_matmul_stride_padding": "the per-cell limit"}),
 }
 
+UNTOUCHED_TEXTS = {"test_im2col_basic": "not implemented yet"}
 
-@pytest.fixture(scope="module")
-def graded(course_factory):
-    return course_factory(A).grade_class(
-        SUBMISSIONS, delete=["test_im2col_basic", "conv2d_matmul"], timeout=8)
+# A student who deleted a test cell and an answer cell: both are restored and graded.
+DELETE = ["test_im2col_basic", "conv2d_matmul"]
+DELETED_SCORES = [1, 1, 0, 0, 1, 0]
 
-
-def test_solution_gets_full_marks(graded):
-    r = graded.result("solution")
-    assert r.scores == dict.fromkeys(CELLS, 1.0)
-    assert r.max_total == 6
-
-
-def test_untouched_release_gets_zero(graded):
-    r = graded.result("untouched")
-    assert r.total == 0 and set(r.scores) == set(CELLS)
-    assert "not implemented yet" in r.text("test_im2col_basic")
-
-
-@pytest.mark.parametrize("student", sorted(EXPECTED))
-def test_wrong_student_gets_partial_score_and_diagnosis(graded, student):
-    graded.result(student).check(CELLS, *EXPECTED[student])
-
-
-def test_deleted_cells_are_restored_and_graded(graded):
-    r = graded.result("deleted_cells")
-    assert set(r.scores) == set(CELLS)
-    assert [r.scores[c] for c in CELLS] == [1, 1, 0, 0, 1, 0]
-
-
-def test_hidden_tests_are_not_in_the_release(graded):
-    text = "\n".join(c.source for c in graded.release().cells)
-    assert "hidden=True" not in text and "BEGIN SOLUTION" not in text and "cols.reshape(n, c * kh * kw" not in text
+TIMEOUT = 8  # seconds per cell: infinite_stride is stopped there
+RELATIVE = False
