@@ -3,13 +3,17 @@ PY := .venv/bin/python
 ASSIGNMENT ?= 01-corr2d
 JOBS ?= 2
 
-.PHONY: setup book test release autograde feedback grades bench sandbox clean
+.PHONY: setup book pdf test release autograde feedback grades bench sandbox clean
 
 setup:
 	bash scripts/setup.sh
 
 book: setup
 	$(PY) -m conv_course.cli book
+
+pdf:
+	bash scripts/setup.sh --system  # the PDF is printed by Debian's chromium
+	$(PY) -m conv_course.cli pdf
 
 test:
 	bash scripts/setup.sh --system

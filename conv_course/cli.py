@@ -16,6 +16,7 @@ __all__ = ["main", "COMMANDS"]
 # name -> (module, help)
 COMMANDS = {
     "book": ("conv_course.book", "build the HTML book into _build/html (offline)"),
+    "pdf": ("conv_course.pdf", "build the book as one PDF into _build/pdf/conv-course.pdf (offline)"),
     "release": ("conv_course.autograding.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
     "autograde": ("conv_course.autograding.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),
     "feedback": ("conv_course.autograding.course", "generate feedback HTML (hidden tests cleared)"),
