@@ -15,9 +15,10 @@ folder, so they run from wherever the zip is unpacked). What Jupyter cannot rend
 ``{literalinclude}`` becomes the included code, ``{glue:text}`` the value the book shows,
 ``:::{dropdown}`` a ``<details>`` block, other roles their text, ``(label)=`` targets go.
 
-Outputs come from jupyter-cache, as the HTML's do: myst-nb writes ``jupyter_execute/<page>.ipynb``
-from the notebook it parsed, which holds outputs only when the page was executed in that build
-(on a cache hit its merged copy is a different object), so this merges the cached outputs in.
+Outputs come from jupyter-cache, as the HTML's do. myst-nb's own ``jupyter_execute/<page>.ipynb``
+cannot serve: on a cache hit it has no outputs (the merged copy is a different object), and when
+the page executed in that build its glued values are taken out of the cells. The cache holds the
+execution whole, so this merges its outputs in, and falls back to myst-nb's copy only without one.
 """
 
 import json
@@ -143,9 +144,7 @@ def readable_markdown(app, docname, source, glue):
 def take_away_notebook(app, docname):
     """The notebook a reader downloads for `docname`: executed, readable in JupyterLab."""
     folder = _output_folder(app)
-    nb = nbformat.read(folder / f"{docname}.ipynb", as_version=4)
-    if not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"):
-        nb = _with_cached_outputs(app, nb)
+    nb = _with_cached_outputs(app, nbformat.read(folder / f"{docname}.ipynb", as_version=4))
     glue_path = folder / f"{docname}.glue.json"
     glue = json.loads(glue_path.read_text(encoding="utf-8")) if glue_path.is_file() else {}
     for cell in nb.cells:
