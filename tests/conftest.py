@@ -23,8 +23,14 @@ def built_book():
     """Build the book (jupyter-cache makes repeats cheap) and return the `_build/html` path.
 
     A file lock keeps parallel pytest workers from building at the same time; the second
-    worker finds everything cached.
+    worker finds everything cached. Set CONV_COURSE_BOOK_HTML=/path/to/_build/html to check an
+    already built book instead (a private build, e.g. while writing a chapter).
     """
+    given = os.environ.get("CONV_COURSE_BOOK_HTML")
+    if given:
+        path = pathlib.Path(given)
+        assert (path / "index.html").is_file(), f"CONV_COURSE_BOOK_HTML={given} has no index.html"
+        return path
     from filelock import FileLock
 
     from conv_course.book import build

@@ -15,31 +15,31 @@ pytestmark = [pytest.mark.book, pytest.mark.slow]
 UNRENDERED = re.compile(r"\{(glue|glue:text|glue:md|term|cite|doc|ref|numref)\}`")
 
 
-def page(book_html, doc):
-    path = book_html / f"{doc}.html"
+def page(built_book, doc):
+    path = built_book / f"{doc}.html"
     assert path.is_file(), f"{doc}: not built ({path} missing)"
     return path
 
 
-def all_pages(book_html):
+def all_pages(built_book):
     """The built pages of the table of contents (a missing one fails test_every_toc_document_is_built)."""
-    return [p for p in (book_html / f"{doc}.html" for doc in toc_documents()) if p.is_file()]
+    return [p for p in (built_book / f"{doc}.html" for doc in toc_documents()) if p.is_file()]
 
 
 @pytest.mark.parametrize("doc", toc_documents())
-def test_every_toc_document_is_built(book_html, doc):
-    assert page(book_html, doc).stat().st_size > 0
+def test_every_toc_document_is_built(built_book, doc):
+    assert page(built_book, doc).stat().st_size > 0
 
 
 @pytest.mark.parametrize("doc", list(CHAPTERS))
-def test_chapter_ends_with_takeaways_then_exercises(book_html, doc):
-    titles = [heading_text(s.find(["h2"])) for s in top_sections(article(page(book_html, doc)))]
+def test_chapter_ends_with_takeaways_then_exercises(built_book, doc):
+    titles = [heading_text(s.find(["h2"])) for s in top_sections(article(page(built_book, doc)))]
     assert titles[-2:] == ["Takeaways", "Exercises"], f"{doc}: last sections are {titles[-2:]}"
 
 
 @pytest.mark.parametrize("doc", list(CHAPTERS))
-def test_chapter_exercises_name_the_assignment_and_link_the_student_guide(book_html, doc):
-    exercises = top_sections(article(page(book_html, doc)))[-1]
+def test_chapter_exercises_name_the_assignment_and_link_the_student_guide(built_book, doc):
+    exercises = top_sections(article(page(built_book, doc)))[-1]
     named = [m.group(1) for m in ASSIGNMENT_PATH.finditer(exercises.get_text(" "))]
     assert named, f"{doc}: Exercises name no exercises/<a>/<a>.ipynb notebook"
     if CHAPTERS[doc]:
@@ -49,51 +49,51 @@ def test_chapter_exercises_name_the_assignment_and_link_the_student_guide(book_h
         f"{doc}: Exercises do not link the student guide (links: {links})"
 
 
-def test_no_page_shows_an_execution_error(book_html):
+def test_no_page_shows_an_execution_error(built_book):
     bad = []
-    for path in all_pages(book_html):
+    for path in all_pages(built_book):
         for cell in article(path).find_all("div", class_="cell"):
             if "tag_raises-exception" in cell.get("class", []):
                 continue  # the error is the lesson
             if cell.find(class_=["traceback", "stderr"]) or "Traceback (most recent call last)" in cell.get_text():
-                bad.append(f"{path.relative_to(book_html)}: {cell.get_text(' ', strip=True)[:120]}")
+                bad.append(f"{path.relative_to(built_book)}: {cell.get_text(' ', strip=True)[:120]}")
     assert not bad, "cells show errors:\n" + "\n".join(bad)
 
 
-def test_no_page_shows_unrendered_roles(book_html):
-    bad = [f"{p.relative_to(book_html)}: {m.group(0)}" for p in all_pages(book_html)
+def test_no_page_shows_unrendered_roles(built_book):
+    bad = [f"{p.relative_to(built_book)}: {m.group(0)}" for p in all_pages(built_book)
            for m in UNRENDERED.finditer(article(p).get_text())]
     assert not bad, bad
 
 
-def test_every_image_has_alt_text(book_html):
-    missing = [f"{p.relative_to(book_html)}: {img.get('src')}" for p in all_pages(book_html)
+def test_every_image_has_alt_text(built_book):
+    missing = [f"{p.relative_to(built_book)}: {img.get('src')}" for p in all_pages(built_book)
                for img in article(p).find_all("img") if not (img.get("alt") or "").strip()]
     assert not missing, "images without alt text:\n" + "\n".join(missing)
 
 
-def test_headings_are_in_order_with_one_h1(book_html):
+def test_headings_are_in_order_with_one_h1(built_book):
     problems = []
-    for path in all_pages(book_html):
+    for path in all_pages(built_book):
         levels = [int(h.name[1]) for h in article(path).find_all(re.compile(r"^h[1-6]$"))]
         if levels.count(1) != 1 or levels[0] != 1:
-            problems.append(f"{path.relative_to(book_html)}: h1 count {levels.count(1)}, first h{levels[0]}")
+            problems.append(f"{path.relative_to(built_book)}: h1 count {levels.count(1)}, first h{levels[0]}")
         for prev, cur in zip(levels, levels[1:]):
             if cur > prev + 1:
-                problems.append(f"{path.relative_to(book_html)}: h{prev} followed by h{cur}")
+                problems.append(f"{path.relative_to(built_book)}: h{prev} followed by h{cur}")
     assert not problems, problems
 
 
-def test_glossary_defines_terms_and_cites_the_bibliography(book_html):
-    node = article(page(book_html, "book/appendix/glossary"))
+def test_glossary_defines_terms_and_cites_the_bibliography(built_book):
+    node = article(page(built_book, "book/appendix/glossary"))
     terms = [heading_text(dt) for dt in node.select("dl.glossary dt")]
     assert {"Stride", "Padding", "Receptive field", "Transposed convolution"} <= set(terms), terms
     cites = [a["href"] for a in node.find_all("a", href=True) if "bibliography.html#" in a["href"]]
     assert cites, "the glossary renders no citation links"
 
 
-def test_citations_resolve_to_bibliography_entries(book_html):
-    bib = page(book_html, "book/appendix/bibliography")
+def test_citations_resolve_to_bibliography_entries(built_book):
+    bib = page(built_book, "book/appendix/bibliography")
     ids = {tag["id"] for tag in article(bib).find_all(id=True)}
     text = " ".join(article(bib).get_text(" ").split()).lower()
     for title in ["Gradient-Based Learning Applied to Document Recognition",
@@ -103,15 +103,15 @@ def test_citations_resolve_to_bibliography_entries(book_html):
                   "Deep Learning"]:
         assert title.lower() in text, f"bibliography lacks {title!r}"
     for doc in CHAPTERS:
-        path = book_html / f"{doc}.html"
+        path = built_book / f"{doc}.html"
         if not path.is_file():
             continue
         for a in article(path).find_all("a", href=re.compile(r"bibliography\.html#")):
             assert a["href"].split("#", 1)[1] in ids, f"{doc}: citation {a['href']} has no target"
 
 
-def test_classic_kernels_page_embeds_the_kernel_explorer_state(book_html):
-    html = page(book_html, "book/04-classic-kernels/classic-kernels").read_text(encoding="utf-8")
+def test_classic_kernels_page_embeds_the_kernel_explorer_state(built_book):
+    html = page(built_book, "book/04-classic-kernels/classic-kernels").read_text(encoding="utf-8")
     state = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S)
     assert state, "no saved widget state: the widget cell was not executed at build time"
     models = json.loads(state.group(1))["state"]

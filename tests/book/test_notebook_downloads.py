@@ -22,8 +22,8 @@ def is_notebook_page(doc):
 
 
 @pytest.fixture(scope="module")
-def taken_away(book_html):
-    with zipfile.ZipFile(book_html / ZIP) as zf:
+def taken_away(built_book):
+    with zipfile.ZipFile(built_book / ZIP) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
 
 
@@ -48,9 +48,9 @@ def test_zip_holds_every_notebook_page_executed_and_readable(taken_away):
                 assert not left, f"{name}: MyST-only syntax {left.group(0)!r} that Jupyter shows raw"
 
 
-def test_every_notebook_page_links_its_notebook_and_the_front_page_the_zip(book_html):
+def test_every_notebook_page_links_its_notebook_and_the_front_page_the_zip(built_book):
     for doc in ["book/index", *(doc for doc in toc_documents() if is_notebook_page(doc))]:
-        page = book_html / f"{doc}.html"
+        page = built_book / f"{doc}.html"
         soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
         link = soup.select_one("p.cc-notebook-download a[download]")
         assert link is not None, f"{doc}: no visible download link"
@@ -60,11 +60,11 @@ def test_every_notebook_page_links_its_notebook_and_the_front_page_the_zip(book_
         assert link.get_text(strip=True), f"{doc}: the download link has no text"
 
 
-def test_a_chapter_from_the_zip_runs_headless_from_another_folder(book_html, tmp_path):
+def test_a_chapter_from_the_zip_runs_headless_from_another_folder(built_book, tmp_path):
     """Chapter 1, unpacked far from the repository, executed top to bottom in a fresh kernel."""
     from nbclient import NotebookClient
 
-    with zipfile.ZipFile(book_html / ZIP) as zf:
+    with zipfile.ZipFile(built_book / ZIP) as zf:
         zf.extractall(tmp_path)
     path = tmp_path / "conv-course-notebooks" / "01-convolution" / "convolution.ipynb"
     nb = nbformat.read(path, as_version=4)

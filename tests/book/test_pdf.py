@@ -1,6 +1,6 @@
 """The PDF edition (`conv-course pdf`): one document, in reading order, nothing lost on paper.
 
-One PDF is printed per session from the built book (`book_html`; set CONV_COURSE_BOOK_HTML to
+One PDF is printed per session from the built book (`built_book`; set CONV_COURSE_BOOK_HTML to
 check a book built elsewhere) and read back with pypdf; every expectation comes from the built
 HTML or the chapter sources, never from the PDF code.
 """
@@ -41,8 +41,8 @@ def source_title(doc):
     raise AssertionError(f"{doc}.md has no '# ' title")
 
 
-def built_docs(book_html):
-    return [doc for doc in toc_documents() if (book_html / f"{doc}.html").is_file()]
+def built_docs(built_book):
+    return [doc for doc in toc_documents() if (built_book / f"{doc}.html").is_file()]
 
 
 def shown(node):
@@ -105,12 +105,12 @@ class PrintedBook:
 
 
 @pytest.fixture(scope="session")
-def printed(book_html, tmp_path_factory):
+def printed(built_book, tmp_path_factory):
     from conv_course.cli import main
 
     out = tmp_path_factory.mktemp("pdf") / "conv-course.pdf"
     start = time.perf_counter()
-    assert main(["pdf", "--html", str(book_html), "--out", str(out)]) == 0
+    assert main(["pdf", "--html", str(built_book), "--out", str(out)]) == 0
     built = time.perf_counter() - start
     book = PrintedBook(out)
     print(f"\nPDF: {len(book.texts)} pages, printed in {built:.0f} s, read back in {time.perf_counter() - start - built:.0f} s")
@@ -118,8 +118,8 @@ def printed(book_html, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def articles(book_html):
-    return {doc: shown(article(book_html / f"{doc}.html")) for doc in built_docs(book_html)}
+def articles(built_book):
+    return {doc: shown(article(built_book / f"{doc}.html")) for doc in built_docs(built_book)}
 
 
 def contents_page(printed, title):

@@ -1,12 +1,10 @@
 """Headless Chromium (Debian's, driven by playwright) with every non-loopback request blocked."""
 
-import functools
-import http.server
 import shutil
-import threading
 from urllib.parse import urlparse
 
 import pytest
+from harness import harness_folder, serve_directory
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -66,22 +64,33 @@ def offline_page(browser):
     context.close()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def serve_directory(directory):
-    """Serve `directory` on 127.0.0.1 (a free port) in a daemon thread; returns (server, base_url)."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
 @pytest.fixture(scope="session")
 def book_server(built_book):
     """The built book served on loopback; yields its base URL."""
     server, url = serve_directory(built_book)
     yield url
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def site(built_book, book_server):
+    """(base URL, html directory) of the book served on 127.0.0.1."""
+    return book_server, built_book
+
+
+@pytest.fixture(scope="session")
+def widget_harness(tmp_path_factory):
+    """widget_harness("kernel_explorer"): the URL of the harness page running that widget's view."""
+    servers, urls = [], {}
+
+    def url(module):
+        if module not in urls:
+            root = harness_folder(tmp_path_factory.mktemp(f"{module}-harness"), module)
+            server, base = serve_directory(root)
+            servers.append(server)
+            urls[module] = f"{base}/index.html?widget={module}"
+        return urls[module]
+
+    yield url
+    for server in servers:
+        server.shutdown()

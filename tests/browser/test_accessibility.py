@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import pytest
 from bs4 import BeautifulSoup
 
-from test_pages import EXTRA_PAGES, NOT_PAGES, TIMEOUT_MS, site  # noqa: F401  (site: the served book)
+from test_pages import EXTRA_PAGES, NOT_PAGES, TIMEOUT_MS
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "book"))
 from bookpages import toc_documents  # noqa: E402

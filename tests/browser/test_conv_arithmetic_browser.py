@@ -5,64 +5,28 @@ model (its arithmetic against `conv_course.ops`, its words against the Python si
 redraw time), and the built chapter 2 page (offline, embedded widget state, keyboard).
 """
 
-import contextlib
-import importlib.util
 import json
-import os
-import pathlib
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 from conv_course import ops
 from conv_course.widgets import ConvArithmeticExplorer
-from conv_course.widgets.conv_arithmetic import _HERE, PRESETS, problem
+from conv_course.widgets.conv_arithmetic import PRESETS, problem
+from harness import mount, screenshot_on_failure, widget_state
 from test_widget_lab import _run_cell, _wait_ready, lab  # noqa: F401 (lab: the JupyterLab server fixture)
 
-HERE = pathlib.Path(__file__).parent
-ARTIFACTS = HERE.parents[1] / "_build" / "test-artifacts"
 CHAPTER = "book/02-padding-stride-dilation/padding-stride-dilation.html"
 
 
-def _serve_directory(directory):
-    """tests/browser/conftest.py's serve_directory, imported by path (two conftest modules exist)."""
-    spec = importlib.util.spec_from_file_location("_browser_conftest", HERE / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.serve_directory(directory)
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page, name):
-    """Keep a full-page screenshot under _build/test-artifacts/ when the block fails."""
-    try:
-        yield
-    except BaseException:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
-
-
 @pytest.fixture(scope="module")
-def harness_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ca-harness")
-    for name in ("conv_arithmetic.js", "conv_arithmetic.css"):
-        shutil.copy(_HERE / name, root / name)
-    shutil.copy(HERE / "conv_arithmetic_harness.html", root / "index.html")
-    server, url = _serve_directory(root)
-    yield f"{url}/index.html"
-    server.shutdown()
+def harness_url(widget_harness):
+    return widget_harness("conv_arithmetic")
 
 
 def _mount(offline_page, harness_url, widget, width=1000):
-    page = offline_page.page
-    page.set_viewport_size({"width": width, "height": 900})
-    page.goto(harness_url)
-    page.wait_for_function("window.caReady === true")
-    page.evaluate("state => mount(state)", widget.get_state())
-    return page
+    return mount(offline_page.page, harness_url, widget.get_state(), width=width)
 
 
 def expected(settings):
@@ -263,33 +227,12 @@ def test_redraw_time_over_200_steps(offline_page, harness_url, preset):
 
 # -- the built book --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def book_url(request):
-    """The built book on loopback: CONV_COURSE_BOOK_HTML if set (a private build), else the shared build."""
-    given = os.environ.get("CONV_COURSE_BOOK_HTML")
-    if not given:
-        yield request.getfixturevalue("book_server")
-        return
-    server, url = _serve_directory(given)
-    yield url
-    server.shutdown()
-
-
-def widget_state(page):
-    raw = page.evaluate("""() => document.querySelector(
-        'script[type="application/vnd.jupyter.widget-state+json"]').textContent""")
-    states = [m["state"] for m in json.loads(raw)["state"].values()
-              if m["state"].get("_anywidget_id", "").endswith("ConvArithmeticExplorer")]
-    assert states, "the page's widget state holds no ConvArithmeticExplorer (was the chapter executed?)"
-    return states[0]
-
-
-def test_chapter_widget_works_offline(offline_page, book_url):
+def test_chapter_widget_works_offline(offline_page, book_server):
     page = offline_page.page
     with screenshot_on_failure(page, "chapter2-conv-arithmetic"):
-        page.goto(f"{book_url}/{CHAPTER}", wait_until="networkidle")
+        page.goto(f"{book_server}/{CHAPTER}", wait_until="networkidle")
         page.wait_for_selector(".ca .ca-stage", timeout=20000)
-        state = widget_state(page)
+        state = widget_state(page, "ConvArithmeticExplorer")
         want = expected(state)
         before = page.inner_text(".ca-status")
         page.locator(".ca-stage").scroll_into_view_if_needed()

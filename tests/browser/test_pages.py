@@ -7,13 +7,9 @@ rendered by the local MathJax, its widgets rendered, every image decoded and eve
 Set CONV_COURSE_BOOK_HTML=/path/to/_build/html to check an already built book.
 """
 
-import functools
-import http.server
-import os
 import pathlib
 import re
 import sys
-import threading
 from urllib.parse import unquote, urlparse
 
 import pytest
@@ -27,24 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
 EXTRA_PAGES = ["genindex", "search"]  # Sphinx's own pages; the root index.html only redirects
 NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "jupyter_execute/")
 TIMEOUT_MS = 20000
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def site(request):
-    """(base URL, html directory) of the book served on 127.0.0.1."""
-    given = os.environ.get("CONV_COURSE_BOOK_HTML")
-    if not given:
-        return request.getfixturevalue("book_server"), request.getfixturevalue("built_book")
-    handler = functools.partial(_Quiet, directory=given)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    request.addfinalizer(server.shutdown)
-    return f"http://127.0.0.1:{server.server_address[1]}", pathlib.Path(given)
 
 
 def local_target(href, base, root):

@@ -18,7 +18,7 @@ import urllib.request
 import nbformat
 import pytest
 from playwright.sync_api import expect
-from test_widget_static import screenshot_on_failure
+from harness import screenshot_on_failure
 
 pytestmark = pytest.mark.slow
 

@@ -5,31 +5,17 @@ arithmetic against `conv_course.ops`, layout, keyboard, redraw time), and the bu
 chapter 4 page (offline, embedded widget state, mouse drag, controls, no console errors).
 """
 
-import contextlib
-import importlib.util
-import json
-import pathlib
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 from conv_course import ops
 from conv_course.widgets import KernelExplorer
-from conv_course.widgets.kernel_explorer import _HERE, _image_from_json
+from conv_course.widgets.kernel_explorer import _image_from_json
+from harness import mount, screenshot_on_failure, widget_state
 
-HERE = pathlib.Path(__file__).parent
-ARTIFACTS = HERE.parents[1] / "_build" / "test-artifacts"
 CHAPTER = "book/04-classic-kernels/classic-kernels.html"
-
-def _serve_directory(directory):
-    """tests/browser/conftest.py's serve_directory, imported by path (two conftest modules exist)."""
-    spec = importlib.util.spec_from_file_location("_browser_conftest", HERE / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.serve_directory(directory)
-
 
 SETTINGS = [(0, 1, 1), (1, 1, 1), (2, 2, 1), (1, 1, 2), (0, 3, 2), (3, 2, 3)]  # padding, stride, dilation
 
@@ -44,35 +30,13 @@ def expected_output(state, params=None):
     return ops.conv2d(img[None, None], k[None, None], **params)[0, 0]
 
 
-@contextlib.contextmanager
-def screenshot_on_failure(page, name):
-    """Keep a full-page screenshot under _build/test-artifacts/ when the block fails."""
-    try:
-        yield
-    except BaseException:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
-
-
 @pytest.fixture(scope="module")
-def harness_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kx-harness")
-    for name in ("kernel_explorer.js", "kernel_explorer.css"):
-        shutil.copy(_HERE / name, root / name)
-    shutil.copy(HERE / "widget_harness.html", root / "index.html")
-    server, url = _serve_directory(root)
-    yield f"{url}/index.html"
-    server.shutdown()
+def harness_url(widget_harness):
+    return widget_harness("kernel_explorer")
 
 
 def _mount(offline_page, harness_url, widget, width=1280):
-    page = offline_page.page
-    page.set_viewport_size({"width": width, "height": 900})
-    page.goto(harness_url)
-    page.wait_for_function("window.kxReady === true")
-    page.evaluate("state => mount(state)", widget.get_state())
-    return page
+    return mount(offline_page.page, harness_url, widget.get_state(), width=width)
 
 
 def _js_outputs(page, configs):
@@ -158,7 +122,7 @@ def test_touch_drag_moves_window(browser, harness_url):
     try:
         page = context.new_page()
         page.goto(harness_url)
-        page.wait_for_function("window.kxReady === true")
+        page.wait_for_function("window.widgetReady === true")
         w = KernelExplorer(image="camera", kernel="emboss", size=64)
         page.evaluate("state => mount(state)", w.get_state())
         page.locator(".kx-input").scroll_into_view_if_needed()
@@ -231,16 +195,6 @@ def test_redraw_time_over_100_pointer_moves(offline_page, harness_url):
 
 # -- the built book --------------------------------------------------------------------------
 
-def widget_state(page):
-    """The KernelExplorer model state embedded in the page."""
-    raw = page.evaluate("""() => document.querySelector(
-        'script[type="application/vnd.jupyter.widget-state+json"]').textContent""")
-    states = [m["state"] for m in json.loads(raw)["state"].values()
-              if m["state"].get("_anywidget_id", "").endswith("KernelExplorer")]
-    assert states, "the page's widget state holds no KernelExplorer (was the chapter executed?)"
-    return states[0]
-
-
 def displayed(page):
     """(row, col, sum) the view shows now."""
     row, col = map(int, re.fullmatch(r"output\[(\d+), (\d+)\]", page.inner_text(".kx-where")).groups())
@@ -262,7 +216,7 @@ def check_chapter_page(offline, base_url):
     page = offline.page
     page.goto(f"{base_url}/{CHAPTER}", wait_until="networkidle")
     page.wait_for_selector(".kx canvas.kx-input", timeout=20000)
-    state = widget_state(page)
+    state = widget_state(page, "KernelExplorer")
     kernels = {k: v for k, v in state["presets"].items()}
 
     def check_sum(**params):
