@@ -15,7 +15,8 @@ __all__ = ["main", "COMMANDS"]
 
 # name -> (module, help)
 COMMANDS = {
-    "book": ("conv_course.book", "build the HTML book into _build/html (offline)"),
+    "book": ("conv_course.book", "build the HTML book, every edition, into _build/html (offline)"),
+    "translations": ("conv_course.book", "update the translation catalogs in locale/ from the English text"),
     "pdf": ("conv_course.pdf", "build the book as one PDF into _build/pdf/conv-course.pdf (offline)"),
     "release": ("conv_course.autograding.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
     "autograde": ("conv_course.autograding.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),

@@ -43,6 +43,11 @@ Run them in JupyterLab with the project installed: in the repository, `make setu
 `conv_course` and find the course files through it). Each notebook shows the outputs of the
 build that made it; Kernel > Restart and Run All computes them again on your machine.
 """
+LINK_TEXTS = {  # per edition (conv_course.book.EDITIONS)
+    "en": {"zip": "Download every chapter as a Jupyter notebook (.zip)",
+           "ipynb": "Download this chapter as a Jupyter notebook (.ipynb)"},
+    "zh_CN": {"zip": "下载全部章节的 Jupyter 笔记本（.zip）", "ipynb": "下载本章的 Jupyter 笔记本（.ipynb）"},
+}
 ROLE = re.compile(r"\{([a-z][a-z:-]*)\}`([^`]*)`")
 FENCE = re.compile(r"^```+\{literalinclude\}\s+(?P<path>\S+)\n(?P<options>(?::[\w-]+:.*\n)*)(?P<body>[\s\S]*?)^```+[ \t]*$",
                    re.MULTILINE)
@@ -172,12 +177,11 @@ def _insert_links(app, doctree, docname):
     """A visible download link under the page's title (notebook pages and the root page)."""
     if app.builder.format != "html":
         return
+    texts = LINK_TEXTS.get(app.config.language, LINK_TEXTS["en"])
     if docname == app.config.root_doc:
-        html = _link(_relative(docname, f"_downloads/{ZIP_NAME}"),
-                     "Download every chapter as a Jupyter notebook (.zip)")
+        html = _link(_relative(docname, f"_downloads/{ZIP_NAME}"), texts["zip"])
     elif _is_notebook(app, docname):
-        html = _link(_relative(docname, f"_sources/{docname}.ipynb"),
-                     "Download this chapter as a Jupyter notebook (.ipynb)")
+        html = _link(_relative(docname, f"_sources/{docname}.ipynb"), texts["ipynb"])
     else:
         return
     section = next(iter(doctree.findall(nodes.section)), None)

@@ -6,6 +6,8 @@ import re
 import yaml
 from bs4 import BeautifulSoup
 
+from conv_course.editions import EDITIONS
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # chapter document -> its graded assignment (the notebook students open is exercises/<a>/<a>.ipynb)
@@ -39,6 +41,20 @@ def toc_documents():
     for part in toc.get("parts", [{"chapters": toc.get("chapters")}]):
         walk(part.get("chapters"))
     return docs
+
+
+SPHINX_PAGES = ["genindex", "search"]  # Sphinx's own pages; each edition's root index.html only redirects
+
+
+def edition_folders():
+    """The folder of each edition inside the site ('' for the English root, then 'zh_CN')."""
+    return [folder for _, folder in EDITIONS.values()]
+
+
+def site_pages():
+    """Every page of the site, without .html: each toc document and Sphinx's own pages, in every edition."""
+    return [f"{folder}/{doc}" if folder else doc
+            for folder in edition_folders() for doc in toc_documents() + SPHINX_PAGES]
 
 
 def article(html_path):

@@ -27,16 +27,16 @@ from urllib.parse import urlparse
 import pytest
 from bs4 import BeautifulSoup
 
-from test_pages import EXTRA_PAGES, NOT_PAGES, TIMEOUT_MS
+from test_pages import TIMEOUT_MS, is_asset
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "book"))
-from bookpages import toc_documents  # noqa: E402
+from bookpages import site_pages  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-PAGES = toc_documents() + EXTRA_PAGES
+PAGES = site_pages()
 CHAPTER = "book/04-classic-kernels/classic-kernels"  # the page with the kernel explorer
 WIDE, ZOOMED = {"width": 1280, "height": 900}, {"width": 640, "height": 450}
 LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -243,7 +243,7 @@ def test_every_image_says_what_it_shows(site):
     problems = []
     for path in sorted(root.rglob("*.html")):
         rel = path.relative_to(root).as_posix()
-        if rel.startswith(NOT_PAGES):
+        if is_asset(rel):
             continue
         for img in BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser").find_all("img"):
             why = alt_problem(img)

@@ -16,13 +16,20 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "book"))
-from bookpages import toc_documents  # noqa: E402
+from bookpages import edition_folders, site_pages  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
 
-EXTRA_PAGES = ["genindex", "search"]  # Sphinx's own pages; the root index.html only redirects
 NOT_PAGES = ("_static/", "_sources/", "_images/", "_downloads/", "jupyter_execute/")
 TIMEOUT_MS = 20000
+
+
+def is_asset(path):
+    """Whether a site path (relative, posix) is a built asset rather than a page, in any edition."""
+    for folder in edition_folders():
+        if folder and path.startswith(f"{folder}/"):
+            path = path[len(folder) + 1:]
+    return path.startswith(NOT_PAGES)
 
 
 def local_target(href, base, root):
@@ -63,7 +70,7 @@ def open_page(offline, url):
     return bad_status
 
 
-@pytest.mark.parametrize("doc", toc_documents() + EXTRA_PAGES)
+@pytest.mark.parametrize("doc", site_pages())
 def test_page_works_offline(offline_page, site, doc):
     base, root = site
     html_file = root / f"{doc}.html"
@@ -103,19 +110,21 @@ def test_page_works_offline(offline_page, site, doc):
     assert not problems, f"{doc}: broken internal links:\n" + "\n".join(problems)
 
 
-def test_root_index_redirects_to_the_front_page(offline_page, site):
+@pytest.mark.parametrize("folder", edition_folders())
+def test_root_index_redirects_to_the_front_page(offline_page, site, folder):
     base, _ = site
-    offline_page.page.goto(f"{base}/index.html", timeout=TIMEOUT_MS)
-    offline_page.page.wait_for_url(f"{base}/book/index.html", timeout=TIMEOUT_MS)
+    home = f"{base}/{folder}/" if folder else f"{base}/"
+    offline_page.page.goto(f"{home}index.html", timeout=TIMEOUT_MS)
+    offline_page.page.wait_for_url(f"{home}book/index.html", timeout=TIMEOUT_MS)
     assert offline_page.page.locator("article h1").count() == 1
     assert not offline_page.blocked and not offline_page.failed and not offline_page.console_errors
 
 
 def test_every_built_page_is_checked(site):
     _, root = site
-    checked = {f"{doc}.html" for doc in toc_documents() + EXTRA_PAGES} | {"index.html"}
+    checked = {f"{doc}.html" for doc in site_pages()} | {f"{folder}/index.html".lstrip("/") for folder in edition_folders()}
     built = {p.relative_to(root).as_posix() for p in root.rglob("*.html")}
-    unchecked = {p for p in built - checked if not p.startswith(NOT_PAGES)}
+    unchecked = {p for p in built - checked if not is_asset(p)}
     assert not unchecked, f"built pages no test opens: {sorted(unchecked)}"
 
 
@@ -127,4 +136,16 @@ def test_search_finds_stride(offline_page, site):
     hrefs = offline_page.page.evaluate(
         "Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
     assert any("02-padding-stride-dilation" in h for h in hrefs), hrefs
+    assert not offline_page.console_errors and not offline_page.blocked and not bad_status
+
+
+def test_chinese_search_finds_words_inside_sentences(offline_page, site):
+    """Chinese has no spaces between words: the index must split them (Sphinx does it with jieba)."""
+    base, _ = site
+    bad_status = open_page(offline_page, f"{base}/zh_CN/search.html?q=互相关")
+    results = offline_page.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=TIMEOUT_MS)
+    hrefs = offline_page.page.evaluate(
+        "Array.from(document.querySelectorAll('#search-results ul.search li a')).map(a => a.href)")
+    assert any("01-convolution" in h for h in hrefs), hrefs
     assert not offline_page.console_errors and not offline_page.blocked and not bad_status
