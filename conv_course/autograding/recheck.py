@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from .. import PACKAGE_DIR
+from ..grading._i18n import LANG_ENV
 from . import plaindata
 from .execution import InfrastructureError, write_files
 from ._replay import student_names
@@ -322,7 +323,8 @@ def _launch(handle, todo, skip):
         if handle["sandbox"]:
             hide = reference_free(keep=handle["plan"].get("setup_modules", []))
             handle["proc"] = start_sandboxed(argv, workdir=handle["workdir"], extra_writable=[box], writable_files=outputs,
-                                             limits=handle["limits"] or Limits(), output=subprocess.DEVNULL, hide=hide)
+                                             limits=handle["limits"] or Limits(), output=subprocess.DEVNULL, hide=hide,
+                                             env={k: os.environ[k] for k in (LANG_ENV,) if k in os.environ})
         else:
             handle["proc"] = subprocess.Popen(argv, cwd=handle["workdir"], stdout=subprocess.DEVNULL,
                                               stderr=subprocess.DEVNULL, start_new_session=True, env=_env(None))

@@ -18,6 +18,7 @@ import stat
 import sys
 import tempfile
 
+from ..grading._i18n import LANG_ENV
 from . import sandbox
 from .sandbox import Limits, SandboxUnavailable, apply_limits, bwrap_command, chown_tree, fresh_uid, sandbox_group
 
@@ -95,7 +96,7 @@ def launch(connection_file, extra_args=()):
         chown_tree(private, uid)
     argv = [sys.executable, "-m", "conv_course.autograding._preload_kernel", "-f", inner_conn, "--HistoryManager.hist_file=:memory:",
             *extra_args]
-    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION", "CONV_COURSE_PRELOAD") if k in os.environ}
+    passed = {k: os.environ[k] for k in ("NBGRADER_EXECUTION", "CONV_COURSE_PRELOAD", LANG_ENV) if k in os.environ}
     # the notebook's folder is seen read-only; the kernel works on a private, size-capped copy of it
     cmd = bwrap_command(argv, binds=[(private, sock_dir)], limits=limits, uid=uid, cwd=cwd, env=passed,
                         private=cwd if cwd != "/" else None)

@@ -3,7 +3,8 @@
 A test cell calls one checker per case group, e.g. ``check_corr2d(corr2d, group="padding")``;
 ``hidden=True`` runs the hidden variant of the group (other seeds, more cases). A wrong
 answer raises `AssertionError` with the case, expected vs received shapes and values, and the
-likely bug. The core (`forbid_references`, `check_array`, ...) lives in `._core`.
+likely bug. The core (`forbid_references`, `check_array`, ...) lives in `._core`. Messages are
+in English, or in Simplified Chinese with ``CONV_COURSE_LANG=zh_CN`` (gettext: `._i18n`).
 
 Checkers are loaded on first use from the topic modules listed in `CHECKER_MODULES`, so
 ``import conv_course.grading`` stays cheap and never imports torch by itself.

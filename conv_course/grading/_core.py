@@ -28,10 +28,12 @@ import zlib
 
 import numpy as np
 
+from ._i18n import N_, _
 from ._traceback import checker
 
 __all__ = ["forbid_references", "check_array", "select_variants", "call_student", "not_implemented", "run_cases",
-           "case_rng", "hidden_seed", "checker", "format_case", "shape_diagnoses", "REFERENCE_MODULES", "SECRET_ENV"]
+           "case_rng", "hidden_seed", "checker", "format_case", "shape_diagnoses", "likely_bug", "output_of",
+           "join_clauses", "REFERENCE_MODULES", "SECRET_ENV"]
 
 SECRET_ENV = "CONV_COURSE_HIDDEN_SEED"  # the course secret that seeds hidden cases, when set
 
@@ -50,13 +52,18 @@ _state = {"depth": 0, "saved": [], "violations": [], "hook": None}
 _NAMES = {}  # (module name, id) -> names of its blocked callables
 
 
+class _ReferenceCall(AssertionError):
+    """A call to a reference implementation while a student's function was being checked."""
+
+
 def _blocked(func_name, ref_name, orig):
     @functools.wraps(orig)
     def blocked(*args, **kwargs):
-        msg = (f"`{func_name}` called {ref_name} while being checked: write the computation "
-               "yourself (reference implementations are not allowed here)")
+        msg = _("`{func_name}` called {reference} while being checked: write the computation "
+                "yourself (reference implementations are not allowed here)").format(func_name=func_name,
+                                                                                     reference=ref_name)
         _state["violations"].append(msg)
-        raise AssertionError(msg)
+        raise _ReferenceCall(msg)
 
     blocked.__wrapped_reference__ = orig
     return blocked
@@ -129,7 +136,7 @@ def forbid_references(func):
             "`<name>` called <reference> while being checked: write the computation yourself";
             on exit, if such a call happened and its error was swallowed by the student's code.
     """
-    func_name = func if isinstance(func, str) else getattr(func, "__name__", "your function")
+    func_name = func if isinstance(func, str) else getattr(func, "__name__", None) or _("your function")
     if _state["depth"]:
         _state["depth"] += 1
         try:
@@ -166,7 +173,7 @@ def forbid_references(func):
         violations = list(_state["violations"])
         _state.update(depth=0, saved=[], violations=[], hook=None)
     if violations:
-        raise AssertionError(violations[0])
+        raise _ReferenceCall(violations[0])
 
 
 def hidden_seed(name, default):
@@ -232,7 +239,8 @@ def _first_differences(received, expected, atol, rtol, limit=3):
     parts = []
     for idx in where:
         idx = tuple(int(i) for i in idx)
-        parts.append(f"at {list(idx)} expected {_fmt(expected[idx])}, received {_fmt(received[idx])}")
+        parts.append(_("at {index} expected {expected}, received {received}").format(
+            index=list(idx), expected=_fmt(expected[idx]), received=_fmt(received[idx])))
     return int(bad.sum()), parts
 
 
@@ -244,15 +252,20 @@ def shape_diagnoses(expected_shape, size_formula="H_out = (H + 2*P - K) // S + 1
     shape = tuple(expected_shape)
     lead, (h, w) = shape[:-2], shape[-2:]
     out = {}
-    for dh, dw, what in [(-1, 0, "one row short"), (1, 0, "one row long"),
-                         (0, -1, "one column short"), (0, 1, "one column long"),
-                         (-1, -1, "one row and one column short"), (1, 1, "one row and one column long")]:
-        out[what] = (lead + (h + dh, w + dw), f"output is {what}: check {size_formula} "
-                     "(and that your loop visits every output position exactly once)")
+    for dh, dw, what in _OFF_BY_ONE:
+        out[what] = (lead + (h + dh, w + dw), _("output is {what}: check {size_formula} (and that your loop "
+                                                "visits every output position exactly once)").format(
+                                                    what=_(what), size_formula=size_formula))
     if h != w:
-        out["swapped"] = (lead + (w, h), "height and width are swapped: the output has shape "
-                          f"(..., W_out, H_out) = {lead + (w, h)} instead of (..., H_out, W_out) = {shape}")
+        out["swapped"] = (lead + (w, h), _("height and width are swapped: the output has shape (..., W_out, H_out) "
+                                           "= {swapped} instead of (..., H_out, W_out) = {shape}").format(
+                                               swapped=lead + (w, h), shape=shape))
     return out
+
+
+_OFF_BY_ONE = [(-1, 0, N_("one row short")), (1, 0, N_("one row long")), (0, -1, N_("one column short")),
+               (0, 1, N_("one column long")), (-1, -1, N_("one row and one column short")),
+               (1, 1, N_("one row and one column long"))]
 
 
 def _crop_of(expected, shape):
@@ -303,10 +316,12 @@ def _diagnose(received, expected, variants, atol, rtol, limit=3):
     """The diagnoses of `select_variants`, each once, at most `limit`, joined by "Or:" lines."""
     chosen = select_variants(received, expected, variants, atol, rtol)
     texts = list(dict.fromkeys(text for _, text in chosen.values()))
-    return "\n  Or: ".join(texts[:limit]) if texts else None
+    if not texts:
+        return None
+    return texts[0] + "".join("\n  " + _("Or: {diagnosis}").format(diagnosis=text) for text in texts[1:limit])
 
 
-def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name="output"):
+def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6, name=None):
     """Compare a student's array with the expected one; explain a mismatch.
 
     Args:
@@ -318,40 +333,61 @@ def check_array(received, expected, *, case, variants=None, atol=1e-6, rtol=1e-6
             `received` adds "Likely bug: <diagnosis>" (three at most, each further one on its
             own line starting "Or:").
         atol, rtol: tolerances of `np.allclose`.
-        name: what is compared, for the message.
+        name: what is compared, for the message, already translated (default: "output").
     Raises:
         AssertionError: on a shape or value mismatch, with the case, both shapes, the first
             differing values and the likely bug.
     """
     expected = np.asarray(expected)
+    name, where = name or _("output"), format_case(case)
     if received is None:
-        raise AssertionError(f"case {format_case(case)}: {name} is None; did you forget `return`?")
+        raise AssertionError(_("case {case}: {name} is None; did you forget `return`?").format(case=where, name=name))
     try:
         received = np.asarray(received)
     except Exception as err:  # e.g. ragged nested lists
-        raise AssertionError(f"case {format_case(case)}: {name} is not an array ({err})") from None
+        raise AssertionError(_("case {case}: {name} is not an array ({error})").format(
+            case=where, name=name, error=err)) from None
     if received.dtype == object or received.dtype.kind not in "biuf":
-        raise AssertionError(f"case {format_case(case)}: {name} has dtype {received.dtype}; "
-                             "expected a numeric array")
-    lines = [f"wrong {name} for case {format_case(case)}"]
+        raise AssertionError(_("case {case}: {name} has dtype {dtype}; expected a numeric array").format(
+            case=where, name=name, dtype=received.dtype))
     if received.shape == expected.shape and np.allclose(received, expected, atol=atol, rtol=rtol):
         return
+    lines = [_("wrong {name} for case {case}").format(name=name, case=where)]
     if expected.ndim == 0 and received.ndim == 0:
-        lines.append(f"  expected {_fmt(expected)}, received {_fmt(received)}")
+        lines.append("  " + _("expected {expected}, received {received}").format(
+            expected=_fmt(expected), received=_fmt(received)))
     else:
-        lines.append(f"  expected shape {tuple(expected.shape)}, received shape {tuple(received.shape)}")
+        lines.append("  " + _("expected shape {expected}, received shape {received}").format(
+            expected=tuple(expected.shape), received=tuple(received.shape)))
         if received.shape == expected.shape:
             n_bad, parts = _first_differences(received, expected, atol, rtol)
-            lines.append(f"  {n_bad} of {expected.size} values differ; " + "; ".join(parts))
+            lines.append("  " + _("{n_bad} of {size} values differ; {first}").format(
+                n_bad=n_bad, size=expected.size, first=join_clauses(parts)))
     diagnosis = _diagnose(received, expected, variants, atol, rtol)
     if diagnosis:
-        lines.append(f"  Likely bug: {diagnosis}")
+        lines.append("  " + likely_bug(diagnosis))
     raise AssertionError("\n".join(lines))
+
+
+def join_clauses(clauses):
+    """Clauses joined into one sentence, "a; b; c" (the separator is translated: "a；b；c")."""
+    return functools.reduce(lambda first, second: _("{first}; {second}").format(first=first, second=second), clauses)
+
+
+def output_of(function):
+    """The name of `function`'s result in messages, e.g. "corr2d output" (translated)."""
+    return _("{function} output").format(function=function)
+
+
+def likely_bug(diagnosis):
+    """The "Likely bug: <diagnosis>" line of a failed check (`diagnosis` already translated)."""
+    return _("Likely bug: {diagnosis}").format(diagnosis=diagnosis)
 
 
 def not_implemented(name):
     """The `AssertionError` for a student function `name` that still raises NotImplementedError."""
-    return AssertionError(f"`{name}` is not implemented yet: replace `raise NotImplementedError()` with your code")
+    return AssertionError(_("`{name}` is not implemented yet: replace `raise NotImplementedError()` with your "
+                            "code").format(name=name))
 
 
 def call_student(fn, *args, case, **kwargs):
@@ -360,17 +396,16 @@ def call_student(fn, *args, case, **kwargs):
     Errors become `AssertionError`s that name the case (the original error is chained).
     A `NotImplementedError` says the exercise is not done yet.
     """
-    name = getattr(fn, "__name__", "your function")
+    name = getattr(fn, "__name__", None) or _("your function")
     if not callable(fn):
-        raise AssertionError(f"`{name}` is not a function (got {type(fn).__name__})")
+        raise AssertionError(_("`{name}` is not a function (got {type})").format(name=name, type=type(fn).__name__))
     try:
         with forbid_references(fn):
             return fn(*args, **kwargs)
-    except AssertionError as err:
-        if "while being checked" in str(err):
-            raise AssertionError(str(err)) from None
-        raise AssertionError(f"case {format_case(case)}: `{name}` raised AssertionError: {err}") from err
+    except _ReferenceCall as err:
+        raise AssertionError(str(err)) from None
     except NotImplementedError:
         raise not_implemented(name) from None
-    except Exception as err:
-        raise AssertionError(f"case {format_case(case)}: `{name}` raised {type(err).__name__}: {err}") from err
+    except Exception as err:  # AssertionError included
+        raise AssertionError(_("case {case}: `{name}` raised {error_type}: {error}").format(
+            case=format_case(case), name=name, error_type=type(err).__name__, error=err)) from err

@@ -10,6 +10,8 @@ Plain Python and pytest still see the ordinary exception and traceback.
 import functools
 import os
 
+from ._i18n import _
+
 __all__ = ["checker"]
 
 _GRADING_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -29,7 +31,7 @@ def _render_failure(err):
     cause = err.__cause__
     tb = _outside_grading(cause.__traceback__) if cause is not None else None
     if tb is not None:
-        lines.append("\nWhere your code raised it:")
+        lines.append("\n" + _("Where your code raised it:"))
         try:
             from IPython import get_ipython
 

@@ -11,7 +11,8 @@ import numpy as np
 
 from conv_course import ops
 
-from ._core import call_student, check_array, checker, hidden_seed
+from ._core import call_student, check_array, checker, hidden_seed, likely_bug
+from ._i18n import _
 
 __all__ = ["check_numerical_gradient", "check_conv2d_backward"]
 
@@ -45,40 +46,42 @@ def _grad_variants(which, g, x, weight, s, p):
     v = {}
     if which == "grad_bias":
         v["batch"] = (g.sum(axis=(2, 3)),
-                      "grad_bias not summed over the batch: sum grad_out over axes (0, 2, 3)")
+                      _("grad_bias not summed over the batch: sum grad_out over axes (0, 2, 3)"))
         v["channels"] = (g.sum(axis=(1, 2, 3)),
-                         "grad_bias summed over the channels: sum over axes (0, 2, 3), keep C_out")
+                         _("grad_bias summed over the channels: sum over axes (0, 2, 3), keep C_out"))
         v["mean"] = (g.mean(axis=(0, 2, 3)),
-                     "grad_bias averaged: the bias is added at every output pixel, so sum, do not average")
+                     _("grad_bias averaged: the bias is added at every output pixel, so sum, do not average"))
     elif which == "grad_weight":
         v["flipped"] = (grad_w[..., ::-1, ::-1],
-                        "grad_weight is flipped: cross-correlate x with grad_out (no kernel flip)")
-        v["mean"] = (grad_w / n, "grad_weight averaged over the batch: sum it")
+                        _("grad_weight is flipped: cross-correlate x with grad_out (no kernel flip)"))
+        v["mean"] = (grad_w / n, _("grad_weight averaged over the batch: sum it"))
         v["first"] = (ops.conv2d_backward(g[:1], x[:1], weight, stride=s, padding=p)[1],
-                      "grad_weight uses only the first image: sum the contributions of the whole batch")
+                      _("grad_weight uses only the first image: sum the contributions of the whole batch"))
         v["transposed"] = (grad_w.transpose(1, 0, 2, 3),
-                           "grad_weight has C_in and C_out swapped: shape (C_out, C_in, kh, kw)")
+                           _("grad_weight has C_in and C_out swapped: shape (C_out, C_in, kh, kw)"))
         if s != 1:
             small = np.zeros(weight.shape[:2] + (x.shape[2] + 2 * p - ho + 1, x.shape[3] + 2 * p - wo + 1))
             v["stride"] = (ops.conv2d_backward(g, x, small, stride=1, padding=p)[1],
-                           "stride ignored in grad_weight: grad_out entries are `stride` pixels apart in the input")
+                           _("stride ignored in grad_weight: grad_out entries are `stride` pixels apart in the "
+                             "input"))
     else:
         v["unflipped"] = (ops.conv2d_backward(g, x, weight[..., ::-1, ::-1].copy(), stride=s, padding=p)[0],
-                          "grad_x uses the kernel unrotated: a full convolution of grad_out with the kernel "
-                          "rotated by 180 degrees (or scatter grad_out through the unflipped kernel)")
+                          _("grad_x uses the kernel unrotated: a full convolution of grad_out with the kernel "
+                            "rotated by 180 degrees (or scatter grad_out through the unflipped kernel)"))
         if weight.shape[0] == weight.shape[1]:
             v["swap"] = (ops.conv2d_backward(g, x, weight.transpose(1, 0, 2, 3).copy(), stride=s, padding=p)[0],
-                         "grad_x uses weight[c_in, c_out] instead of weight[c_out, c_in]: sum over the output channels")
+                         _("grad_x uses weight[c_in, c_out] instead of weight[c_out, c_in]: sum over the output "
+                           "channels"))
         if p != 0:
             xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
             v["uncropped"] = (ops.conv2d_backward(g, xp, weight, stride=s)[0],
-                              "grad_x keeps the padded size: crop `padding` rows and columns from every side")
+                              _("grad_x keeps the padded size: crop `padding` rows and columns from every side"))
         if s != 1:
             small = np.zeros(x.shape[:2] + (ho + kh - 1 - 2 * p, wo + kw - 1 - 2 * p))
             if min(small.shape[2:]) >= 1:
                 v["stride"] = (ops.conv2d_backward(g, small, weight, stride=1, padding=p)[0],
-                               "stride ignored in grad_x: put stride-1 zeros between grad_out entries "
-                               "(the gradient of a strided conv is a transposed conv)")
+                               _("stride ignored in grad_x: put stride-1 zeros between grad_out entries "
+                                 "(the gradient of a strided conv is a transposed conv)"))
     return v
 
 
@@ -108,9 +111,10 @@ def check_conv2d_backward(conv2d_backward, group="bias", hidden=False):
         case = {"x.shape": xs, "weight.shape": ws, "stride": s, "padding": p}
         got = call_student(conv2d_backward, g.copy(), x.copy(), weight.copy(), stride=s, padding=p, case=case)
         if not isinstance(got, tuple) or len(got) != 3:
-            length = f" of length {len(got)}" if isinstance(got, tuple) else ""
-            raise AssertionError(f"`conv2d_backward` must return a tuple (grad_x, grad_weight, grad_bias); "
-                                 f"got {type(got).__name__}{length}")
+            got_what = (_("{type} of length {length}").format(type=type(got).__name__, length=len(got))
+                        if isinstance(got, tuple) else type(got).__name__)
+            raise AssertionError(_("`conv2d_backward` must return a tuple (grad_x, grad_weight, grad_bias); "
+                                   "got {got}").format(got=got_what))
         for i in _PARTS[group]:
             variants = _grad_variants(_NAMES[i], g, x, weight, s, p)
             check_array(got[i], want[i], case=case, variants=variants, atol=1e-8, rtol=1e-8, name=_NAMES[i])
@@ -118,8 +122,8 @@ def check_conv2d_backward(conv2d_backward, group="bias", hidden=False):
 
 def _restore_check(x_before, x_after, name):
     if not np.array_equal(x_before, x_after):
-        raise AssertionError(f"`{name}` changed its input `x`. Likely bug: x is not restored after "
-                             f"perturbing an entry: put x[i] back to its old value before moving on")
+        raise AssertionError(_("`{name}` changed its input `x`.").format(name=name) + " " + likely_bug(
+            _("x is not restored after perturbing an entry: put x[i] back to its old value before moving on")))
 
 
 @checker
@@ -143,17 +147,18 @@ def check_numerical_gradient(numerical_gradient, group="basic", hidden=False):
         x = rng.standard_normal(shape)
         if group == "basic":
             f, eps, want = (lambda a: float(np.sum(a ** 2))), 1e-6, 2 * x
-            variants = {"half": (4 * x, "divided by eps instead of 2*eps: the central difference spans 2*eps"),
+            variants = {"half": (4 * x, _("divided by eps instead of 2*eps: the central difference spans 2*eps")),
                         "all": (np.full(shape, 2 * x.sum()),
-                                "perturbed every entry at once: change one entry at a time")}
+                                _("perturbed every entry at once: change one entry at a time"))}
             atol = 1e-5
         else:
             f, eps, want = (lambda a: float(np.sum(a ** 3))), 1e-3, 3 * x ** 2
-            variants = {"forward": (3 * x ** 2 + 3 * x * eps, "one-sided difference (f(x+eps) - f(x)) / eps: use the "
-                                    "central difference (f(x+eps) - f(x-eps)) / (2*eps), its error is O(eps**2)"),
-                        "backward": (3 * x ** 2 - 3 * x * eps, "one-sided difference (f(x) - f(x-eps)) / eps: use the "
-                                     "central difference (f(x+eps) - f(x-eps)) / (2*eps), its error is O(eps**2)"),
-                        "half": (6 * x ** 2, "divided by eps instead of 2*eps: the central difference spans 2*eps")}
+            central = _("use the central difference (f(x+eps) - f(x-eps)) / (2*eps), its error is O(eps**2)")
+            variants = {"forward": (3 * x ** 2 + 3 * x * eps, _("one-sided difference (f(x+eps) - f(x)) / eps: {fix}")
+                                    .format(fix=central)),
+                        "backward": (3 * x ** 2 - 3 * x * eps, _("one-sided difference (f(x) - f(x-eps)) / eps: {fix}")
+                                     .format(fix=central)),
+                        "half": (6 * x ** 2, _("divided by eps instead of 2*eps: the central difference spans 2*eps"))}
             atol = 1e-5
         before = x.copy()
         case = {"x.shape": shape, "f": "sum(x**2)" if group == "basic" else "sum(x**3)", "eps": eps}

@@ -9,35 +9,37 @@ import numpy as np
 from conv_course import ops
 from conv_course._checks import pair
 
-from ._core import call_student, case_rng, check_array, checker, format_case, run_cases, shape_diagnoses
+from ._core import (call_student, case_rng, check_array, checker, format_case, join_clauses, likely_bug, output_of,
+                    run_cases, shape_diagnoses)
+from ._i18n import N_, _
 
 __all__ = ["check_output_size", "check_corr2d", "check_conv2d", "conv_variants", "DIAGNOSES"]
 
 DIAGNOSES = {
-    "flipped": "your output equals the true convolution: the kernel is flipped. This course (like "
-               "torch) cross-correlates: out[i, j] = sum over a, b of image[i*S + a, j*S + b] * kernel[a, b], "
-               "kernel[0, 0] meeting the top-left pixel of the window, no flip",
-    "stride_ignored": "stride ignored: your output equals the stride-1 result; move the window by "
-                      "`stride` pixels (rows i*S, columns j*S) and size the output (H + 2P - K) // S + 1",
-    "padding_ignored": "padding ignored: your output equals padding 0; pad P zeros on every side first",
-    "padding_one_side": "padding on one side only: your output equals P zeros added on the top/left "
-                        "(or bottom/right) only; pad every side, e.g. np.pad(image, P)",
-    "padding_twice": "padding applied twice: your output equals padding 2P; pad the input once, then "
-                     "slide over the padded input without adding P again",
-    "dilation_ignored": "dilation ignored: your output equals dilation 1; kernel taps are D pixels "
-                        "apart: x[i*S + a*D, j*S + b*D] * weight[a, b]",
-    "missing_channel_sum": "missing sum over input channels: your output uses only one input channel; "
-                           "out[n, co] adds up the correlations of ALL C_in channels "
-                           "(sum over ci of x[n, ci] (*) weight[co, ci])",
-    "bias_ignored": "bias ignored: add bias[co] to every pixel of output channel co",
-    "bias_broadcast": "bias not broadcast per output channel: bias[co] belongs to output channel co, "
-                      "on every pixel: out + bias[None, :, None, None] (a bare `out + bias` "
-                      "broadcasts along the width instead)",
-    "transposed": "height and width are swapped: your output is the transpose of the expected one; "
-                  "row index i runs over H_out (image rows), column index j over W_out",
-    "truncated": "integer truncation: your values are the expected ones rounded toward zero; allocate "
-                 "the output with a float dtype (np.result_type(image, kernel)), not with the integer "
-                 "dtype of the input (np.zeros_like(image))",
+    "flipped": N_("your output equals the true convolution: the kernel is flipped. This course (like "
+                  "torch) cross-correlates: out[i, j] = sum over a, b of image[i*S + a, j*S + b] * kernel[a, b], "
+                  "kernel[0, 0] meeting the top-left pixel of the window, no flip"),
+    "stride_ignored": N_("stride ignored: your output equals the stride-1 result; move the window by "
+                         "`stride` pixels (rows i*S, columns j*S) and size the output (H + 2P - K) // S + 1"),
+    "padding_ignored": N_("padding ignored: your output equals padding 0; pad P zeros on every side first"),
+    "padding_one_side": N_("padding on one side only: your output equals P zeros added on the top/left "
+                           "(or bottom/right) only; pad every side, e.g. np.pad(image, P)"),
+    "padding_twice": N_("padding applied twice: your output equals padding 2P; pad the input once, then "
+                        "slide over the padded input without adding P again"),
+    "dilation_ignored": N_("dilation ignored: your output equals dilation 1; kernel taps are D pixels "
+                           "apart: x[i*S + a*D, j*S + b*D] * weight[a, b]"),
+    "missing_channel_sum": N_("missing sum over input channels: your output uses only one input channel; "
+                              "out[n, co] adds up the correlations of ALL C_in channels "
+                              "(sum over ci of x[n, ci] (*) weight[co, ci])"),
+    "bias_ignored": N_("bias ignored: add bias[co] to every pixel of output channel co"),
+    "bias_broadcast": N_("bias not broadcast per output channel: bias[co] belongs to output channel co, "
+                         "on every pixel: out + bias[None, :, None, None] (a bare `out + bias` "
+                         "broadcasts along the width instead)"),
+    "transposed": N_("height and width are swapped: your output is the transpose of the expected one; "
+                     "row index i runs over H_out (image rows), column index j over W_out"),
+    "truncated": N_("integer truncation: your values are the expected ones rounded toward zero; allocate "
+                    "the output with a float dtype (np.result_type(image, kernel)), not with the integer "
+                    "dtype of the input (np.zeros_like(image))"),
 }
 
 _SIZE_FORMULA = "H_out = (H + 2*P - D*(K - 1) - 1) // S + 1"
@@ -49,7 +51,8 @@ def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula
     Args:
         formula: the output size formula the shape diagnoses quote.
         texts: key of `DIAGNOSES` -> the wording a checker uses instead (e.g. matmul's
-            "stride ignored: pass `stride` on to im2col").
+            "stride ignored: pass `stride` on to im2col"), in English, marked with `N_`: like
+            `DIAGNOSES`, it is translated here.
     Returns:
         name -> (wrong (N, C_out, H', W') array, shape or predicate, diagnosis), for `check_array`.
     """
@@ -98,7 +101,7 @@ def conv_variants(x, weight, bias=None, stride=1, padding=0, dilation=1, formula
     for name, value in out.items():
         wrong, key = value if isinstance(value, tuple) else (value, name)
         if wrong is not None:
-            variants[name] = (wrong, words[key])
+            variants[name] = (wrong, _(words[key]))
     variants.update(shape_diagnoses(expected.shape, formula))
     return variants
 
@@ -126,10 +129,11 @@ def _squeeze(variants):
 
 
 def _check_inputs_unchanged(name, originals, passed, case):
-    for arg, (orig, given) in zip(("first", "second", "third"), zip(originals, passed)):
+    for arg, (orig, given) in zip((N_("first"), N_("second"), N_("third")), zip(originals, passed)):
         if orig is not None and not np.array_equal(orig, given):
-            raise AssertionError(f"case {format_case(case)}: `{name}` modified its {arg} argument in "
-                                 "place; compute into a new array (np.pad returns a copy)")
+            raise AssertionError(_("case {case}: `{name}` modified its {position} argument in place; compute into "
+                                   "a new array (np.pad returns a copy)").format(case=format_case(case), name=name,
+                                                                                  position=_(arg)))
 
 
 # ---------------------------------------------------------------- conv_output_size
@@ -145,7 +149,7 @@ def _size_cases(hidden):
         return _SIZE_CASES["basic"]
     rng = case_rng("output_size", hidden=True)
     cases = []
-    for _ in range(12):
+    for _i in range(12):
         k, s, p = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
         cases.append(dict(n=int(rng.integers(k, 40)), kernel_size=k, stride=s, padding=p))
     return cases
@@ -157,19 +161,21 @@ def check_output_size(conv_output_size, group="basic", hidden=False):
     def one(case):
         n, k, s, p = case["n"], case["kernel_size"], case.get("stride", 1), case.get("padding", 0)
         got = call_student(conv_output_size, n, k, stride=s, padding=p, case=case)
-        variants = {"no_plus_one": ((n + 2 * p - k) // s, "you forgot the + 1: a kernel as large as the "
-                                    "padded input still fits once"),
-                    "pad_once": ((n + p - k) // s + 1, "padding counted on one side only: P zeros are "
-                                 "added on both sides, so the padded length is n + 2*P"),
-                    "stride_ignored": (n + 2 * p - k + 1, "stride ignored: divide the free room "
-                                       "(n + 2P - K) by the stride, then add 1"),
-                    "true_division": ((n + 2 * p - k) / s + 1, "true division: use floor division // "
-                                      "(a window that does not fit is not computed)")}
+        variants = {"no_plus_one": ((n + 2 * p - k) // s, _("you forgot the + 1: a kernel as large as the "
+                                                             "padded input still fits once")),
+                    "pad_once": ((n + p - k) // s + 1, _("padding counted on one side only: P zeros are "
+                                                         "added on both sides, so the padded length is n + 2*P")),
+                    "stride_ignored": (n + 2 * p - k + 1, _("stride ignored: divide the free room "
+                                                            "(n + 2P - K) by the stride, then add 1")),
+                    "true_division": ((n + 2 * p - k) / s + 1, _("true division: use floor division // "
+                                                                 "(a window that does not fit is not computed)"))}
         if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
-            diag = ("; Likely bug: " + variants["true_division"][1]) if isinstance(got, float) else ""
-            raise AssertionError(f"case {format_case(case)}: `{conv_output_size.__name__}` returned "
-                                 f"{got!r} of type {type(got).__name__}; expected an int{diag}")
-        check_array(got, ops.conv_output_size(n, k, s, p), case=case, name="output size",
+            message = _("case {case}: `{name}` returned {value} of type {type}; expected an int").format(
+                case=format_case(case), name=conv_output_size.__name__, value=repr(got), type=type(got).__name__)
+            if isinstance(got, float):
+                message = join_clauses([message, likely_bug(variants["true_division"][1])])
+            raise AssertionError(message)
+        check_array(got, ops.conv_output_size(n, k, s, p), case=case, name=_("output size"),
                     variants={k_: (np.asarray(v), t) for k_, (v, t) in variants.items()})
 
     if group != "basic":
@@ -222,13 +228,14 @@ def _check_result_dtype(name, got, image, kernel, case):
     want, dtype = np.result_type(image, kernel), np.asarray(got).dtype
     if dtype == want:
         return
-    rule = ("both inputs are integers, so the result is an integer array" if want.kind in "iu" else
-            f"{want} inputs give a {want} result" if image.dtype == kernel.dtype else
-            "a float input makes the result float")
+    rule = (_("both inputs are integers, so the result is an integer array") if want.kind in "iu" else
+            _("{dtype} inputs give a {dtype} result").format(dtype=want) if image.dtype == kernel.dtype else
+            _("a float input makes the result float"))
     raise AssertionError(
-        f"case {format_case(case)}: `{name}` returned dtype {dtype}; expected {want} = "
-        f"np.result_type(image, kernel): {rule}. Likely bug: the output array is allocated with a fixed "
-        f"dtype (np.zeros(shape) is always float64); allocate it with np.zeros(shape, dtype=np.result_type(image, kernel))")
+        _("case {case}: `{name}` returned dtype {dtype}; expected {want} = np.result_type(image, kernel): "
+          "{rule}.").format(case=format_case(case), name=name, dtype=dtype, want=want, rule=rule) + " " + likely_bug(
+            _("the output array is allocated with a fixed dtype (np.zeros(shape) is always float64); allocate it "
+              "with np.zeros(shape, dtype=np.result_type(image, kernel))")))
 
 
 @checker
@@ -249,7 +256,7 @@ def check_corr2d(corr2d, group="basic", hidden=False):
         got = call_student(corr2d, passed[0], passed[1], stride=s, padding=p, case=case)
         _check_inputs_unchanged(corr2d.__name__, (image, kernel), passed, case)
         tol = 1e-4 if expected.dtype == np.float32 else 1e-6
-        check_array(got, expected, case=case, variants=variants, atol=tol, rtol=tol, name="corr2d output")
+        check_array(got, expected, case=case, variants=variants, atol=tol, rtol=tol, name=output_of("corr2d"))
         if group == "edge":
             _check_result_dtype(corr2d.__name__, got, image, kernel, case)
 
@@ -310,6 +317,6 @@ def check_conv2d(conv2d, group="basic", hidden=False):
         got = call_student(conv2d, *passed, **kw, case=case)
         _check_inputs_unchanged(conv2d.__name__, (x, w, b), passed, case)
         tol = 1e-4 if expected.dtype == np.float32 else 1e-6
-        check_array(got, expected, case=case, variants=variants, atol=tol, rtol=tol, name="conv2d output")
+        check_array(got, expected, case=case, variants=variants, atol=tol, rtol=tol, name=output_of("conv2d"))
 
     run_cases(_conv2d_cases(group, hidden), one)

@@ -14,7 +14,8 @@ re-check can judge it outside the student's process.
 
 import numpy as np
 
-from ._core import checker, not_implemented
+from ._core import checker, likely_bug, not_implemented
+from ._i18n import _
 from ._student_side import student_side
 from ._torch import seed_all, single_threaded, torch_module
 
@@ -31,12 +32,13 @@ def _backbone(hidden, num_classes=10):
 
 def _names(names, limit=3):
     names = list(names)
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+    if len(names) <= limit:
+        return ", ".join(names)
+    return _("{names} and {count} more").format(names=", ".join(names[:limit]), count=len(names) - limit)
 
 
 def _call(fn, *args, **kwargs):
-    name = getattr(fn, "__name__", "your function")
+    name = getattr(fn, "__name__", None) or _("your function")
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
@@ -48,7 +50,8 @@ def _returned_model(result, model, fn_name):
     if result is None:
         return model
     if not isinstance(result, torch.nn.Module):
-        raise AssertionError(f"`{fn_name}` must return the model (an nn.Module); got {type(result).__name__}")
+        raise AssertionError(_("`{name}` must return the model (an nn.Module); got {type}").format(
+            name=fn_name, type=type(result).__name__))
     return result
 
 
@@ -76,18 +79,20 @@ def check_freeze(freeze_backbone, group="freeze", hidden=False):
     loose = [n for n, grad in feats if grad]
     head_frozen = [n for n, grad in heads if not grad]
     if len(loose) == len(feats):
-        raise AssertionError("no parameter of model.features is frozen. Likely bug: nothing frozen; set "
-                             "`p.requires_grad = False` for every parameter of model.features (torch.no_grad() "
-                             "or .detach() in a function does not freeze anything)")
+        raise AssertionError(_("no parameter of model.features is frozen.") + " " + likely_bug(
+            _("nothing frozen; set `p.requires_grad = False` for every parameter of model.features (torch.no_grad() "
+              "or .detach() in a function does not freeze anything)")))
     if loose:
         bn = all(".bn." in n or n.endswith("bias") for n in loose)
-        hint = ("BatchNorm weights/biases (or conv biases) are still trainable: freeze every parameter of "
-                "model.features, not only the conv weights") if bn else "freeze every parameter of model.features"
-        raise AssertionError(f"{len(loose)} of {len(feats)} backbone parameters still train: {_names(loose)}. "
-                             f"Likely bug: {hint}")
+        hint = (_("BatchNorm weights/biases (or conv biases) are still trainable: freeze every parameter of "
+                  "model.features, not only the conv weights") if bn else
+                _("freeze every parameter of model.features"))
+        raise AssertionError(_("{loose} of {total} backbone parameters still train: {names}.").format(
+            loose=len(loose), total=len(feats), names=_names(loose)) + " " + likely_bug(hint))
     if head_frozen:
-        raise AssertionError(f"the head is frozen too ({_names(head_frozen)}). Likely bug: the head was frozen "
-                             "with the backbone; only model.features is frozen, the new head must train")
+        raise AssertionError(_("the head is frozen too ({names}).").format(names=_names(head_frozen)) + " "
+                             + likely_bug(_("the head was frozen with the backbone; only model.features is frozen, "
+                                            "the new head must train")))
 
 
 def _all_equal(rates, value):
@@ -107,7 +112,8 @@ def optimizer_report(make_optimizer, hidden=False):
     model = _backbone(hidden)
     opt = _call(make_optimizer, model, _base_lr(hidden))
     if not isinstance(opt, torch.optim.Optimizer):
-        raise AssertionError(f"`make_optimizer` must return a torch.optim optimizer; got {type(opt).__name__}")
+        raise AssertionError(_("`make_optimizer` must return a torch.optim optimizer; got {type}").format(
+            type=type(opt).__name__))
     lr_of = {id(p): float(g["lr"]) for g in opt.param_groups for p in g["params"]}
     return [[n, lr_of.get(id(p))] for n, p in model.named_parameters()]
 
@@ -128,29 +134,31 @@ def check_optimizer(make_optimizer, group="lrs", hidden=False):
     if group == "coverage":
         missing = [n for n, lr in named if lr is None]
         if missing:
-            part = "the head" if all(n.startswith("head.") for n in missing) else "some parameters"
-            raise AssertionError(f"{len(missing)} parameters are in no param group: {_names(missing)}. "
-                                 f"Likely bug: {part} left out of the optimizer, so they never change")
+            bug = (_("the head left out of the optimizer, so they never change") if all(
+                n.startswith("head.") for n in missing) else
+                _("some parameters left out of the optimizer, so they never change"))
+            raise AssertionError(_("{count} parameters are in no param group: {names}.").format(
+                count=len(missing), names=_names(missing)) + " " + likely_bug(bug))
         return
     head = {lr for n, lr in named if n.startswith("head.")}
     body = {lr for n, lr in named if not n.startswith("head.")}
     want_head, want_body = 10 * base_lr, base_lr
     if _all_equal(head, want_head) and _all_equal(body, want_body):
         return
-    got = (f"backbone lr {_names(sorted(map(str, body)))}, head lr {_names(sorted(map(str, head)))} "
-           f"(base_lr={base_lr:g})")
+    got = _("backbone lr {body}, head lr {head} (base_lr={base_lr:g})").format(
+        body=_names(sorted(map(str, body))), head=_names(sorted(map(str, head))), base_lr=base_lr)
     if _all_equal(head, want_body) and _all_equal(body, want_head):
-        bug = "the rates are swapped: the head gets 10 * base_lr, the backbone base_lr"
+        bug = _("the rates are swapped: the head gets 10 * base_lr, the backbone base_lr")
     elif _all_equal(head, base_lr):
-        bug = "the head learns at the backbone's rate; discriminative fine-tuning gives the new head 10 * base_lr"
+        bug = _("the head learns at the backbone's rate; discriminative fine-tuning gives the new head 10 * base_lr")
     elif _all_equal(head, base_lr / 10):
-        bug = "the head's rate is base_lr / 10: multiply by 10, do not divide"
+        bug = _("the head's rate is base_lr / 10: multiply by 10, do not divide")
     elif None in head or None in body:
-        bug = "some parameters are in no param group"
+        bug = _("some parameters are in no param group")
     else:
-        bug = "the backbone must use base_lr and the head 10 * base_lr"
-    raise AssertionError(f"wrong learning rates: expected backbone {want_body:g}, head {want_head:g}; got {got}. "
-                         f"Likely bug: {bug}")
+        bug = _("the backbone must use base_lr and the head 10 * base_lr")
+    raise AssertionError(_("wrong learning rates: expected backbone {body:g}, head {head:g}; got {got}.").format(
+        body=want_body, head=want_head, got=got) + " " + likely_bug(bug))
 
 
 def _lora_conv(hidden):
@@ -169,28 +177,31 @@ def _lora_parts(lora, conv, rank):
     for name, shape in want.items():
         p = getattr(lora, name, None)
         if not isinstance(p, torch.nn.Parameter):
-            raise AssertionError(f"`LoRAConv2d` needs an nn.Parameter `{name}` of shape {shape}; got "
-                                 f"{type(p).__name__ if p is not None else 'no such attribute'}")
+            raise AssertionError(_("`LoRAConv2d` needs an nn.Parameter `{name}` of shape {shape}; got {got}").format(
+                name=name, shape=shape, got=type(p).__name__ if p is not None else _("no such attribute")))
         if tuple(p.shape) != shape:
-            raise AssertionError(f"`LoRAConv2d.{name}` must have shape {shape} for conv weight "
-                                 f"{tuple(conv.weight.shape)} and rank={rank}; got {tuple(p.shape)}")
+            raise AssertionError(_("`LoRAConv2d.{name}` must have shape {shape} for conv weight {weight_shape} and "
+                                   "rank={rank}; got {got}").format(name=name, shape=shape, rank=rank,
+                                                                    weight_shape=tuple(conv.weight.shape),
+                                                                    got=tuple(p.shape)))
     if getattr(lora, "conv", None) is not conv:
-        raise AssertionError("`LoRAConv2d` must keep the wrapped conv as `self.conv` (the same module)")
+        raise AssertionError(_("`LoRAConv2d` must keep the wrapped conv as `self.conv` (the same module)"))
     return lora.lora_A, lora.lora_B
 
 
 def _lora_forward(lora, conv, x, want_shape):
     """``lora(x)``; a shape error or a wrong output shape is named as ignored conv geometry."""
-    hint = "Likely bug: the low-rank path ignores the wrapped conv's stride/padding/dilation"
+    hint = likely_bug(_("the low-rank path ignores the wrapped conv's stride/padding/dilation"))
     try:
         got = lora(x)
     except RuntimeError as err:
-        raise AssertionError(f"LoRAConv2d fails on a conv with stride={conv.stride}, padding={conv.padding}: "
-                             f"{err}. {hint}") from None
+        raise AssertionError(_("LoRAConv2d fails on a conv with stride={stride}, padding={padding}: {error}.").format(
+            stride=conv.stride, padding=conv.padding, error=err) + " " + hint) from None
     if not isinstance(got, torch_module().Tensor) or tuple(got.shape) != tuple(want_shape):
         shape = tuple(got.shape) if isinstance(got, torch_module().Tensor) else type(got).__name__
-        raise AssertionError(f"output shape {shape}, expected {tuple(want_shape)} for conv stride={conv.stride}, "
-                             f"padding={conv.padding}. {hint}")
+        raise AssertionError(_("output shape {shape}, expected {expected} for conv stride={stride}, "
+                               "padding={padding}.").format(shape=shape, expected=tuple(want_shape),
+                                                            stride=conv.stride, padding=conv.padding) + " " + hint)
     return got
 
 
@@ -261,20 +272,21 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
         trainable = set(report["trainable"])
         if trainable != {"lora_A", "lora_B"}:
             extra = sorted(trainable - {"lora_A", "lora_B"})
-            bug = (f"the wrapped conv is not frozen ({_names(extra)} train)" if extra
-                   else "lora_A and lora_B must be trainable")
-            raise AssertionError(f"trainable parameters are {sorted(trainable)}; expected ['lora_A', 'lora_B']. "
-                                 f"Likely bug: {bug}")
+            bug = (_("the wrapped conv is not frozen ({names} train)").format(names=_names(extra)) if extra
+                   else _("lora_A and lora_B must be trainable"))
+            raise AssertionError(_("trainable parameters are {names}; expected ['lora_A', 'lora_B'].").format(
+                names=sorted(trainable)) + " " + likely_bug(bug))
         with torch.no_grad():
             want = conv(x)
         if not torch.allclose(got, want, atol=1e-5):
-            bug = ("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged"
-                   if not report["B_zero"] else "the output must equal the frozen conv's output at the start")
-            raise AssertionError(f"at initialisation LoRAConv2d(conv)(x) differs from conv(x) by up to "
-                                 f"{(got - want).abs().max().item():.3g}. Likely bug: {bug}")
+            bug = (_("lora_B is not zero at the start; initialise B to zeros so the wrapped conv starts unchanged")
+                   if not report["B_zero"] else _("the output must equal the frozen conv's output at the start"))
+            raise AssertionError(_("at initialisation LoRAConv2d(conv)(x) differs from conv(x) by up to "
+                                   "{diff:.3g}.").format(diff=(got - want).abs().max().item()) + " " + likely_bug(bug))
         if report["A_zero"]:
-            raise AssertionError("lora_A and lora_B are both zero, so neither ever gets a gradient. Likely bug: "
-                                 "initialise lora_A randomly (e.g. small normal values) and only lora_B at zero")
+            raise AssertionError(_("lora_A and lora_B are both zero, so neither ever gets a gradient.") + " "
+                                 + likely_bug(_("initialise lora_A randomly (e.g. small normal values) and only "
+                                                "lora_B at zero")))
         return
     A, B = _lora_weights(conv, hidden)
     with torch.no_grad():
@@ -283,15 +295,17 @@ def check_lora_conv(LoRAConv2d, group="init", hidden=False):
         want = F.conv2d(x, conv.weight + _ALPHA / _RANK * delta, conv.bias, **geometry)
         unscaled = F.conv2d(x, conv.weight + delta, conv.bias, **geometry)
     if not torch.allclose(got, want, atol=1e-4):
-        bug = ("the update is not scaled by alpha / rank" if torch.allclose(got, unscaled, atol=1e-4)
-               else "the output must be conv2d with weight W + (alpha / rank) * (lora_B @ lora_A).reshape(W.shape)")
+        bug = (_("the update is not scaled by alpha / rank") if torch.allclose(got, unscaled, atol=1e-4)
+               else _("the output must be conv2d with weight W + (alpha / rank) * (lora_B @ lora_A).reshape(W.shape)"))
         diff = (got - want).abs().max().item()
-        raise AssertionError(f"with random lora_A, lora_B the output differs from the expected by up to {diff:.3g} "
-                             f"(rank={_RANK}, alpha={_ALPHA:g}). Likely bug: {bug}")
+        raise AssertionError(_("with random lora_A, lora_B the output differs from the expected by up to {diff:.3g} "
+                               "(rank={rank}, alpha={alpha:g}).").format(diff=diff, rank=_RANK, alpha=_ALPHA)
+                             + " " + likely_bug(bug))
     a_grad, b_grad, w_grad = report["grads"]
     if not a_grad or not b_grad or w_grad:
-        raise AssertionError("after backward, lora_A.grad and lora_B.grad must be set and conv.weight.grad None. "
-                             "Likely bug: the adapters are detached from the output, or the conv is not frozen")
+        raise AssertionError(_("after backward, lora_A.grad and lora_B.grad must be set and conv.weight.grad None.")
+                             + " " + likely_bug(_("the adapters are detached from the output, or the conv is not "
+                                                  "frozen")))
 
 
 @student_side
@@ -315,8 +329,9 @@ def add_lora_report(add_lora, group="wrap", hidden=False):
             with torch.no_grad():
                 report["after"] = model(x).numpy()
         except RuntimeError as err:
-            raise AssertionError(f"after add_lora the model fails on a (2, 1, 28, 28) batch: {err}. Likely bug: "
-                                 "LoRAConv2d must keep the wrapped conv's stride/padding/dilation") from None
+            raise AssertionError(_("after add_lora the model fails on a (2, 1, 28, 28) batch: {error}.").format(
+                error=err) + " " + likely_bug(_("LoRAConv2d must keep the wrapped conv's stride/padding/"
+                                                      "dilation"))) from None
         report["before"] = before
     else:
         report["params"] = [[n, bool(p.requires_grad)] for n, p in model.named_parameters()]
@@ -339,12 +354,14 @@ def check_add_lora(add_lora, group="wrap", hidden=False):
     wrappers, bare, convs = report["wrappers"], report["bare"], report["convs"]
     if group == "wrap":
         if bare or len(wrappers) != len(convs):
-            raise AssertionError(f"{len(wrappers)} of the {len(convs)} convs are wrapped; still plain nn.Conv2d: "
-                                 f"{_names(bare) or 'none'}. Likely bug: only direct children were replaced; "
-                                 "recurse into submodules (named_children) or walk named_modules()")
+            raise AssertionError(_("{wrapped} of the {total} convs are wrapped; still plain nn.Conv2d: "
+                                   "{names}.").format(wrapped=len(wrappers), total=len(convs),
+                                                      names=_names(bare) or _("none"))
+                                 + " " + likely_bug(_("only direct children were replaced; recurse into submodules "
+                                                      "(named_children) or walk named_modules()")))
         if not np.allclose(report["before"], report["after"], atol=1e-5):
-            raise AssertionError("after add_lora the model's output changed. Likely bug: the wrapped model must "
-                                 "start equal to the original (lora_B zero, the conv's weights kept)")
+            raise AssertionError(_("after add_lora the model's output changed.") + " " + likely_bug(
+                _("the wrapped model must start equal to the original (lora_B zero, the conv's weights kept)")))
         return
     allowed = {f"{w}.{p}" if w else p for w in wrappers for p in ("lora_A", "lora_B")}
     allowed |= {n for n, _ in report["params"] if n.startswith("head.")}
@@ -352,10 +369,10 @@ def check_add_lora(add_lora, group="wrap", hidden=False):
     if trainable != allowed:
         extra, missing = sorted(trainable - allowed), sorted(allowed - trainable)
         if missing and all(n.startswith("head.") for n in missing):
-            bug = "the head is frozen: the new head trains together with the adapters"
+            bug = _("the head is frozen: the new head trains together with the adapters")
         elif extra:
-            bug = "freeze every original parameter (convs, BatchNorm); only lora_A, lora_B and the head train"
+            bug = _("freeze every original parameter (convs, BatchNorm); only lora_A, lora_B and the head train")
         else:
-            bug = "every adapter's lora_A and lora_B must train"
-        raise AssertionError(f"wrong trainable parameters: extra {_names(extra) or 'none'}; frozen but should train "
-                             f"{_names(missing) or 'none'}. Likely bug: {bug}")
+            bug = _("every adapter's lora_A and lora_B must train")
+        raise AssertionError(_("wrong trainable parameters: extra {extra}; frozen but should train {missing}.").format(
+            extra=_names(extra) or _("none"), missing=_names(missing) or _("none")) + " " + likely_bug(bug))

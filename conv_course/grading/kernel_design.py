@@ -11,7 +11,8 @@ import numpy as np
 
 from conv_course import images, ops
 
-from ._core import case_rng, checker, format_case
+from ._core import case_rng, checker, format_case, likely_bug
+from ._i18n import _
 
 __all__ = ["check_vertical_edge", "check_blur", "check_sharpen", "check_diagonal", "stripes", "line_scene"]
 
@@ -47,11 +48,12 @@ def _photos(hidden):
 def _kernel(kernel, what):
     k = np.asarray(kernel, dtype=np.float64) if not isinstance(kernel, np.ndarray) else kernel.astype(np.float64)
     if k.shape not in ((3, 3), (5, 5)):
-        raise AssertionError(f"`{what}` must be a 3x3 or 5x5 array; got shape {k.shape}")
+        raise AssertionError(_("`{name}` must be a 3x3 or 5x5 array; got shape {shape}").format(
+            name=what, shape=k.shape))
     if not np.all(np.isfinite(k)):
-        raise AssertionError(f"`{what}` contains inf or nan")
+        raise AssertionError(_("`{name}` contains inf or nan").format(name=what))
     if not np.any(k):
-        raise AssertionError(f"`{what}` is all zeros: it responds to nothing")
+        raise AssertionError(_("`{name}` is all zeros: it responds to nothing").format(name=what))
     return k
 
 
@@ -71,8 +73,8 @@ def stripes(photo, row=None):
 
 
 def _fail(what, case, lines, bug):
-    raise AssertionError(f"`{what}` does not behave as required on {format_case(case)}\n  "
-                         + "\n  ".join(lines) + f"\n  Likely bug: {bug}")
+    raise AssertionError(_("`{name}` does not behave as required on {case}").format(name=what, case=format_case(case))
+                         + "".join(f"\n  {line}" for line in lines) + "\n  " + likely_bug(bug))
 
 
 @checker
@@ -84,18 +86,19 @@ def check_vertical_edge(kernel, group="basic", hidden=False):
         on_v, on_h = np.abs(_inner(_same(v, k))).mean(), np.abs(_inner(_same(h, k))).mean()
         flat = abs(float(_inner(_same(np.full_like(photo, 0.5), k)).mean()))
         case = {"photo": name, "kernel": k}
-        lines = [f"mean |response| to vertical edges {on_v:.4g}, to horizontal edges {on_h:.4g} "
-                 f"(needs <= 0.2 x {on_v:.4g}), to a flat grey image {flat:.4g} (needs about 0)"]
+        lines = [_("mean |response| to vertical edges {on_v:.4g}, to horizontal edges {on_h:.4g} "
+                   "(needs <= 0.2 x {on_v:.4g}), to a flat grey image {flat:.4g} (needs about 0)").format(
+                       on_v=on_v, on_h=on_h, flat=flat)]
         if on_h > 0.2 * on_v:
-            bug = ("your kernel detects horizontal edges (it compares rows); a vertical edge changes along a "
-                   "ROW, so compare columns: left column minus right column, e.g. transpose your kernel"
+            bug = (_("your kernel detects horizontal edges (it compares rows); a vertical edge changes along a "
+                     "ROW, so compare columns: left column minus right column, e.g. transpose your kernel")
                    if on_h > 2 * on_v else
-                   "your kernel responds to edges of every direction; weight the columns differently and "
-                   "keep each column's pattern the same down the rows")
+                   _("your kernel responds to edges of every direction; weight the columns differently and "
+                     "keep each column's pattern the same down the rows"))
             _fail("vertical_edge", case, lines, bug)
         if flat > 0.05 * on_v:
-            _fail("vertical_edge", case, lines, "it responds to flat areas: the weights must sum to 0 "
-                  f"(yours sum to {k.sum():.4g})")
+            _fail("vertical_edge", case, lines, _("it responds to flat areas: the weights must sum to 0 "
+                                                  "(yours sum to {total:.4g})").format(total=k.sum()))
 
 
 @checker
@@ -108,13 +111,14 @@ def check_blur(kernel, group="basic", hidden=False):
         flat = float(_inner(_same(np.full_like(photo, 0.5), k)).mean())
         residual = _inner(_same(photo + noise, k) - _same(photo, k)).std() / noise.std()
         case = {"photo": name, "kernel": k}
-        lines = [f"flat grey 0.5 -> {flat:.4g} (needs 0.5 +- 1%); noise kept {residual:.1%} (needs <= 50%)"]
+        lines = [_("flat grey 0.5 -> {flat:.4g} (needs 0.5 +- 1%); noise kept {residual:.1%} (needs <= 50%)").format(
+            flat=flat, residual=residual)]
         if abs(flat - 0.5) > 0.005:
-            _fail("blur", case, lines, f"the weights sum to {k.sum():.4g}, so brightness changes; divide the "
-                  "kernel by its sum")
+            _fail("blur", case, lines, _("the weights sum to {total:.4g}, so brightness changes; divide the "
+                                         "kernel by its sum").format(total=k.sum()))
         if residual > 0.5:
-            _fail("blur", case, lines, "it does not smooth: spread positive weights over the window (a box "
-                  "or a Gaussian) instead of concentrating them on one pixel or mixing signs")
+            _fail("blur", case, lines, _("it does not smooth: spread positive weights over the window (a box "
+                                         "or a Gaussian) instead of concentrating them on one pixel or mixing signs"))
 
 
 def _detail(a):
@@ -131,19 +135,20 @@ def check_sharpen(kernel, group="basic", hidden=False):
         gain = _detail(out) / _detail(photo)
         similar = np.corrcoef(_inner(out).ravel(), _inner(photo).ravel())[0, 1]
         case = {"photo": name, "kernel": k}
-        lines = [f"flat grey 0.5 -> {flat:.4g} (needs 0.5 +- 1%); fine detail x{gain:.2f} (needs >= 1.5); "
-                 f"correlation with the photo {similar:.2f} (needs >= 0.5)"]
+        lines = [_("flat grey 0.5 -> {flat:.4g} (needs 0.5 +- 1%); fine detail x{gain:.2f} (needs >= 1.5); "
+                   "correlation with the photo {similar:.2f} (needs >= 0.5)").format(flat=flat, gain=gain,
+                                                                                     similar=similar)]
         if abs(flat - 0.5) > 0.005:
-            bug = (f"the weights sum to {k.sum():.4g}: that is an edge detector, not a sharpener; add the image "
-                   "back (add 1 to the centre weight)" if abs(k.sum()) < 1e-6 else
-                   f"the weights sum to {k.sum():.4g}, so brightness changes; they must sum to 1")
-            _fail("sharpen", case, lines, bug)
+            bug = (_("the weights sum to {total:.4g}: that is an edge detector, not a sharpener; add the image "
+                     "back (add 1 to the centre weight)") if abs(k.sum()) < 1e-6 else
+                   _("the weights sum to {total:.4g}, so brightness changes; they must sum to 1"))
+            _fail("sharpen", case, lines, bug.format(total=k.sum()))
         if gain < 1.5:
-            _fail("sharpen", case, lines, "it does not boost detail: use a centre weight above 1 and negative "
-                  "neighbours (image + (image - blurred image))")
+            _fail("sharpen", case, lines, _("it does not boost detail: use a centre weight above 1 and negative "
+                                            "neighbours (image + (image - blurred image))"))
         if similar < 0.5:
-            _fail("sharpen", case, lines, "the result no longer looks like the photo: sharpen less (a smaller "
-                  "centre weight, smaller negative neighbours)")
+            _fail("sharpen", case, lines, _("the result no longer looks like the photo: sharpen less (a smaller "
+                                            "centre weight, smaller negative neighbours)"))
 
 
 def line_scene(photo, rng=None, size=21):
@@ -175,8 +180,8 @@ def _diagonal_verdict(k, scene, masks):
     resp[:3], resp[-3:], resp[:, :3], resp[:, -3:] = -np.inf, -np.inf, -np.inf, -np.inf
     peak = {line: float(resp[m].max()) for line, m in masks.items()}
     base = float(np.median(resp[3:-3, 3:-3]))
-    report = ("peak response on the lines: " + ", ".join(f"'{line}' {v:.3g}" for line, v in peak.items())
-              + f"; median over the photo {base:.3g}")
+    report = _("peak response on the lines: {peaks}; median over the photo {base:.3g}").format(
+        peaks=", ".join(f"'{line}' {v:.3g}" for line, v in peak.items()), base=base)
     where = np.unravel_index(np.argmax(resp), resp.shape)
     if not masks["\\"][where]:
         on = [line for line in masks if masks[line][where]]
@@ -199,11 +204,12 @@ def check_diagonal(kernel, group="basic", hidden=False):
         if rival is None:
             continue
         if _diagonal_verdict(k[:, ::-1], scene, masks)[0] is None:
-            bug = "your kernel finds the other diagonal (/): mirror it left-right (kernel[:, ::-1])"
+            bug = _("your kernel finds the other diagonal (/): mirror it left-right (kernel[:, ::-1])")
         elif rival == "photo" or abs(k.sum()) > 0.2 * np.abs(k).sum() and rival not in ("|", "-"):
-            bug = (f"its response follows the photo's brightness (weights sum to {k.sum():.3g}): make the weights "
-                   "sum to 0 (subtract their mean) so smooth areas cancel and thin lines stand out")
+            bug = _("its response follows the photo's brightness (weights sum to {total:.3g}): make the weights "
+                    "sum to 0 (subtract their mean) so smooth areas cancel and thin lines stand out").format(
+                        total=k.sum())
         else:
-            bug = (f"your kernel responds as much to the '{rival}' line: put positive weights on the main "
-                   "diagonal and negative ones off it")
+            bug = _("your kernel responds as much to the '{rival}' line: put positive weights on the main "
+                    "diagonal and negative ones off it").format(rival=rival)
         _fail("diagonal", {"photo": name, "kernel": k}, [report], bug)

@@ -22,7 +22,8 @@ import numpy as np
 
 from conv_course import PACKAGE_DIR, ops
 
-from ._core import call_student, check_array, checker, forbid_references, hidden_seed
+from ._core import call_student, check_array, checker, forbid_references, hidden_seed, likely_bug
+from ._i18n import N_, _
 from .conv import conv_variants
 
 __all__ = ["check_im2col", "check_conv2d_matmul", "count_student_lines"]
@@ -46,19 +47,19 @@ _SMALL, _BIG = 6, 34          # input sizes for the loop count: outputs 4x4 and 
 _LOOP_LINES = 16               # extra executed lines that reveal a loop (a row loop adds >= 28)
 
 # diagnoses that im2col and conv2d_matmul share
-_ONE_SIDE = "padding on one side only: pad top and bottom, left and right"
-_TWICE = "padding applied twice: the input was padded by 2*padding"
-_TRUNCATED = ("integer truncation: the output array has an integer dtype, so every value lost its fractional "
-              "part; allocate it with the input's dtype")
+_ONE_SIDE = N_("padding on one side only: pad top and bottom, left and right")
+_TWICE = N_("padding applied twice: the input was padded by 2*padding")
+_TRUNCATED = N_("integer truncation: the output array has an integer dtype, so every value lost its fractional "
+                "part; allocate it with the input's dtype")
 # conv's diagnoses (`conv.DIAGNOSES`) in this assignment's words: the fix is in the im2col route
 _CONV_TEXTS = {
-    "flipped": "the output equals the true convolution: the kernel is flipped; "
-               "convolution layers cross-correlate (no flip)",
-    "stride_ignored": "stride ignored: pass `stride` on to im2col",
-    "padding_ignored": "padding ignored: pass `padding` on to im2col",
+    "flipped": N_("the output equals the true convolution: the kernel is flipped; "
+                  "convolution layers cross-correlate (no flip)"),
+    "stride_ignored": N_("stride ignored: pass `stride` on to im2col"),
+    "padding_ignored": N_("padding ignored: pass `padding` on to im2col"),
     "padding_twice": _TWICE,
     "padding_one_side": _ONE_SIDE,
-    "bias_ignored": "bias not added: add bias[:, None] to every position of its output channel",
+    "bias_ignored": N_("bias not added: add bias[:, None] to every position of its output channel"),
     "truncated": _TRUNCATED,
 }
 
@@ -137,32 +138,32 @@ def _im2col_variants(x, k, s, p):
     v = {}
     if k[0] != k[1] and min(x.shape[2] + 2 * p - k[1], x.shape[3] + 2 * p - k[0]) >= 0:
         v["kernel_swapped"] = (ops.im2col(x, (k[1], k[0]), stride=s, padding=p),
-                               "kernel height and width swapped: kernel_size is (kh, kw)")
+                               _("kernel height and width swapped: kernel_size is (kh, kw)"))
     if s != 1:
         v["stride_ignored"] = (ops.im2col(x, k, stride=1, padding=p),
-                               "stride ignored: windows must start every `stride` pixels")
+                               _("stride ignored: windows must start every `stride` pixels"))
     if p != 0:
         v["padding_ignored"] = (ops.im2col(x, k, stride=s, padding=0),
-                                "padding ignored: pad the input with `padding` zeros on every side first")
-        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p), _TWICE)
-        v["padding_after"] = (ops.im2col(_pad(x, 0, p, 0, p), k, stride=s), _ONE_SIDE)
-        v["padding_before"] = (ops.im2col(_pad(x, p, 0, p, 0), k, stride=s), _ONE_SIDE)
+                                _("padding ignored: pad the input with `padding` zeros on every side first"))
+        v["padding_twice"] = (ops.im2col(x, k, stride=s, padding=2 * p), _(_TWICE))
+        v["padding_after"] = (ops.im2col(_pad(x, 0, p, 0, p), k, stride=s), _(_ONE_SIDE))
+        v["padding_before"] = (ops.im2col(_pad(x, p, 0, p, 0), k, stride=s), _(_ONE_SIDE))
     v.update({
         "transposed": (want.transpose(0, 2, 1),
-                       "the result is transposed: rows must be the C*kh*kw window entries and "
-                       "columns the H_out*W_out output positions, shape (N, C*kh*kw, H_out*W_out)"),
+                       _("the result is transposed: rows must be the C*kh*kw window entries and "
+                         "columns the H_out*W_out output positions, shape (N, C*kh*kw, H_out*W_out)")),
         "rows_khkwc": (grid.transpose(0, 2, 3, 1, 4, 5).reshape(want.shape),
-                       "rows are ordered (kh, kw, C); they must be ordered (C, kh, kw), channel "
-                       "first, the order weight.reshape(C_out, -1) flattens a kernel"),
+                       _("rows are ordered (kh, kw, C); they must be ordered (C, kh, kw), channel "
+                         "first, the order weight.reshape(C_out, -1) flattens a kernel")),
         "cols_colmajor": (grid.transpose(0, 1, 2, 3, 5, 4).reshape(want.shape),
-                          "columns walk down the image first; they must go row by row "
-                          "(column index = i * W_out + j)"),
+                          _("columns walk down the image first; they must go row by row "
+                            "(column index = i * W_out + j)")),
         "short": (grid[..., :-1, :-1].reshape(n, c * k[0] * k[1], -1),
-                  "output one row and one column short: H_out = (H + 2*padding - kh) // stride + 1"),
-        "float32": (want.astype(np.float32), "the columns are float32, losing precision: allocate them with "
-                    "dtype=x.dtype"),
+                  _("output one row and one column short: H_out = (H + 2*padding - kh) // stride + 1")),
+        "float32": (want.astype(np.float32), _("the columns are float32, losing precision: allocate them with "
+                                               "dtype=x.dtype")),
     })
-    v["int"] = (np.trunc(want), _TRUNCATED)
+    v["int"] = (np.trunc(want), _(_TRUNCATED))
     return v
 
 
@@ -177,13 +178,13 @@ def _conv_variants(x, weight, bias, s, p):
     v = conv_variants(x, weight, bias, s, p, formula="H_out = (H + 2*P - K) // S + 1", texts=_CONV_TEXTS)
     v.update({
         "weight_order": (ops.conv2d(x, scrambled, bias, stride=s, padding=p),
-                         "the weight is flattened in a different order than im2col's rows: use "
-                         "weight.reshape(C_out, -1), which matches rows ordered (C, kh, kw)"),
+                         _("the weight is flattened in a different order than im2col's rows: use "
+                           "weight.reshape(C_out, -1), which matches rows ordered (C, kh, kw)")),
         "not_transposed": (want.transpose(0, 2, 3, 1).reshape(want.shape),
-                           "the (H_out*W_out, C_out) product was reshaped straight into "
-                           "(C_out, H_out, W_out): transpose it to (C_out, H_out*W_out) first"),
+                           _("the (H_out*W_out, C_out) product was reshaped straight into "
+                             "(C_out, H_out, W_out): transpose it to (C_out, H_out*W_out) first")),
         "hw_swapped": (want.reshape(n, c_out, wo, ho),
-                       "height and width of the output swapped: reshape to (N, C_out, H_out, W_out)"),
+                       _("height and width of the output swapped: reshape to (N, C_out, H_out, W_out)")),
     })
     return v
 
@@ -202,7 +203,7 @@ def check_im2col(im2col, group="basic", hidden=False):
     """
     if group == "vectorized":
         return _check_vectorized("im2col", im2col, lambda x, w: (x, w.shape[2:]), hidden)
-    for x, k, s, p, _ in _cases(group, hidden, "check_im2col"):
+    for x, k, s, p, _rng in _cases(group, hidden, "check_im2col"):
         want = ops.im2col(x, k, stride=s, padding=p)
         variants = _im2col_variants(x, k, s, p)
         case = _fmt_case(x, k, s, p)
@@ -254,10 +255,11 @@ def _check_vectorized(name, fn, make_args, hidden):
     name = getattr(fn, "__name__", name)
     if counts[1] - counts[0] >= _LOOP_LINES:
         raise AssertionError(
-            f"`{name}` is not vectorized: Python ran {counts[0]} lines of your code for a "
-            f"{small_out}x{small_out} output but {counts[1]} for a {big_out}x{big_out} output "
-            "(same batch, channels and 3x3 kernel). The work in Python grows with the number of "
-            "output pixels, so there is a Python loop over output positions (a for/while loop, a "
-            "comprehension, map or np.vectorize). Likely bug: a Python loop over output pixels (or rows). "
-            "Build all windows at once: loop over the kh*kw kernel offsets at most, or use "
-            "np.lib.stride_tricks.sliding_window_view, then do one matmul.")
+            _("`{name}` is not vectorized: Python ran {small_lines} lines of your code for a {small}x{small} output "
+              "but {big_lines} for a {big}x{big} output (same batch, channels and 3x3 kernel). The work in Python "
+              "grows with the number of output pixels, so there is a Python loop over output positions (a for/while "
+              "loop, a comprehension, map or np.vectorize).").format(
+                name=name, small_lines=counts[0], small=small_out, big_lines=counts[1], big=big_out)
+            + " " + likely_bug(_("a Python loop over output pixels (or rows). Build all windows at once: loop over "
+                                 "the kh*kw kernel offsets at most, or use np.lib.stride_tricks.sliding_window_view, "
+                                 "then do one matmul.")))

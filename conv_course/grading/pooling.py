@@ -10,23 +10,24 @@ import numpy as np
 from conv_course import ops
 from conv_course._checks import pair
 
-from ._core import call_student, case_rng, check_array, checker, run_cases, shape_diagnoses
+from ._core import call_student, case_rng, check_array, checker, output_of, run_cases, shape_diagnoses
+from ._i18n import N_, _
 
 __all__ = ["check_max_pool2d", "check_avg_pool2d", "DIAGNOSES"]
 
 DIAGNOSES = {
-    "stride_one": "stride=None must mean stride = kernel_size (windows side by side, not overlapping); "
-                  "yours moved the window by 1",
-    "stride_ignored": "stride ignored: your output equals stride = kernel_size; move the window by `stride`",
-    "zero_pad_max": "max pooling padded with zeros: a padded zero beats negative inputs; pad with -inf "
-                    "(np.pad(..., constant_values=-np.inf)) so padding never wins",
-    "count_exclude_pad": "you divided by the number of real pixels in the window; torch's avg_pool2d "
-                         "counts the padded zeros too (count_include_pad=True): divide by kh*kw",
-    "sum_not_mean": "you summed each window; the average divides the sum by kh*kw",
-    "mean_not_max": "you averaged each window; max pooling takes the largest value",
-    "max_not_mean": "you took the maximum of each window; average pooling takes the mean",
-    "padding_ignored": "padding ignored: your output equals padding 0; pad P on every side first",
-    "padding_twice": "padding applied twice: your output equals padding 2P",
+    "stride_one": N_("stride=None must mean stride = kernel_size (windows side by side, not overlapping); "
+                     "yours moved the window by 1"),
+    "stride_ignored": N_("stride ignored: your output equals stride = kernel_size; move the window by `stride`"),
+    "zero_pad_max": N_("max pooling padded with zeros: a padded zero beats negative inputs; pad with -inf "
+                       "(np.pad(..., constant_values=-np.inf)) so padding never wins"),
+    "count_exclude_pad": N_("you divided by the number of real pixels in the window; torch's avg_pool2d "
+                            "counts the padded zeros too (count_include_pad=True): divide by kh*kw"),
+    "sum_not_mean": N_("you summed each window; the average divides the sum by kh*kw"),
+    "mean_not_max": N_("you averaged each window; max pooling takes the largest value"),
+    "max_not_mean": N_("you took the maximum of each window; average pooling takes the mean"),
+    "padding_ignored": N_("padding ignored: your output equals padding 0; pad P on every side first"),
+    "padding_twice": N_("padding applied twice: your output equals padding 2P"),
 }
 
 
@@ -66,25 +67,25 @@ def _variants(kind, x, k, s, p):
 
     expected = ref(x, k, s, p)
     kh, kw = pair(f"check_{kind}", "kernel_size", k)
-    out = {"other": (safe(other, x, k, s, p), DIAGNOSES["mean_not_max" if kind == "max_pool2d" else "max_not_mean"])}
+    out = {"other": (safe(other, x, k, s, p), _(DIAGNOSES["mean_not_max" if kind == "max_pool2d" else "max_not_mean"]))}
     if s is None:
-        out["stride_one"] = (safe(ref, x, k, 1, p), DIAGNOSES["stride_one"])
+        out["stride_one"] = (safe(ref, x, k, 1, p), _(DIAGNOSES["stride_one"]))
     elif pair(f"check_{kind}", "stride", s) != (kh, kw):
-        out["stride_ignored"] = (safe(ref, x, k, None, p), DIAGNOSES["stride_ignored"])
+        out["stride_ignored"] = (safe(ref, x, k, None, p), _(DIAGNOSES["stride_ignored"]))
     ph, pw = pair(f"check_{kind}", "padding", p, minimum=0)
     if (ph, pw) != (0, 0):
-        out["padding_ignored"] = (safe(ref, x, k, s, 0), DIAGNOSES["padding_ignored"])
+        out["padding_ignored"] = (safe(ref, x, k, s, 0), _(DIAGNOSES["padding_ignored"]))
         padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        out["padding_twice"] = (safe(ref, padded, k, s, p), DIAGNOSES["padding_twice"])
+        out["padding_twice"] = (safe(ref, padded, k, s, p), _(DIAGNOSES["padding_twice"]))
         if kind == "max_pool2d":
-            out["zero_pad"] = (ops.max_pool2d(padded, k, s if s is not None else k, 0), DIAGNOSES["zero_pad_max"])
+            out["zero_pad"] = (ops.max_pool2d(padded, k, s if s is not None else k, 0), _(DIAGNOSES["zero_pad_max"]))
         else:
             count = ops.avg_pool2d(np.ones_like(x), k, s, p)
-            out["exclude_pad"] = (expected / count, DIAGNOSES["count_exclude_pad"])
+            out["exclude_pad"] = (expected / count, _(DIAGNOSES["count_exclude_pad"]))
     if kind == "avg_pool2d":
-        out["sum"] = (expected * kh * kw, DIAGNOSES["sum_not_mean"])
+        out["sum"] = (expected * kh * kw, _(DIAGNOSES["sum_not_mean"]))
     variants = {name: v for name, v in out.items() if v[0] is not None}
-    variants.update(shape_diagnoses(expected.shape, "H_out = (H + 2*P - K) // S + 1, S = K when stride is None"))
+    variants.update(shape_diagnoses(expected.shape, _("H_out = (H + 2*P - K) // S + 1, S = K when stride is None")))
     return expected, variants
 
 
@@ -95,8 +96,9 @@ def _check(kind, fn, group, hidden):
         passed = x.copy()
         got = call_student(fn, passed, k, stride=s, padding=p, case=case)
         if not np.array_equal(passed, x):
-            raise AssertionError(f"`{fn.__name__}` modified its input `x` in place; pad into a new array")
-        check_array(got, expected, case=case, variants=variants, name=f"{kind} output")
+            raise AssertionError(_("`{name}` modified its input `x` in place; pad into a new array").format(
+                name=fn.__name__))
+        check_array(got, expected, case=case, variants=variants, name=output_of(kind))
 
     run_cases(_cases(kind, group, hidden), one)
 

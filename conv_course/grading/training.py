@@ -18,7 +18,8 @@ import ctypes
 import threading
 import time
 
-from ._core import checker, not_implemented
+from ._core import checker, likely_bug, not_implemented
+from ._i18n import _
 from ._student_side import student_side
 from ._torch import one_thread, seed_all, single_threaded, torch_module
 
@@ -114,7 +115,8 @@ def _build(build_model):
     except NotImplementedError:
         raise not_implemented("build_model") from None
     if not isinstance(model, torch_module().nn.Module):
-        raise AssertionError(f"`build_model()` must return an nn.Module; got {type(model).__name__}")
+        raise AssertionError(_("`build_model()` must return an nn.Module; got {type}").format(
+            type=type(model).__name__))
     return model
 
 
@@ -131,12 +133,15 @@ def _linear_diagnosis(model, x):
         for name, layer, shape in seen:
             if shape[-1] != layer.in_features:
                 raise AssertionError(
-                    f"`build_model()`: layer `{name}` = nn.Linear({layer.in_features}, {layer.out_features}) "
-                    f"receives {shape[-1]} features per image (input shape {tuple(shape)}). Likely bug: wrong "
-                    f"flatten size; compute it from the last feature map, C x H_out x W_out, with "
-                    f"H_out = (H + 2*P - K) // S + 1 after each conv and pool") from None
-        raise AssertionError(f"`build_model()`'s model fails on a (2, 1, 28, 28) batch: "
-                             f"{type(err).__name__}: {err}") from None
+                    _("`build_model()`: layer `{name}` = nn.Linear({in_features}, {out_features}) receives "
+                      "{features} features per image (input shape {shape}).").format(
+                        name=name, in_features=layer.in_features, out_features=layer.out_features,
+                        features=shape[-1], shape=tuple(shape))
+                    + " " + likely_bug(_("wrong flatten size; compute it from the last feature map, C x H_out x "
+                                         "W_out, with H_out = (H + 2*P - K) // S + 1 after each conv and pool"))
+                ) from None
+        raise AssertionError(_("`build_model()`'s model fails on a (2, 1, 28, 28) batch: {error_type}: {error}").format(
+            error_type=type(err).__name__, error=err)) from None
     finally:
         for h in hooks:
             h.remove()
@@ -186,22 +191,24 @@ def check_cnn_architecture(build_model, group="shape", hidden=False, max_params=
         raise ValueError(f"check_cnn_architecture: `group` must be 'shape'; got {group!r}")
     report = architecture_report(build_model, hidden)
     if not report["convs"]:
-        raise AssertionError("`build_model()` has no nn.Conv2d layer: this assignment asks for a CNN")
+        raise AssertionError(_("`build_model()` has no nn.Conv2d layer: this assignment asks for a CNN"))
     for out in report["outputs"]:
         batch = out["batch"]
         shape = tuple(out["shape"]) if "shape" in out else out["type"]
         if shape != (batch, 10):
-            hint = (f" Likely bug: {shape[1]} classes; there are 10 digits (0-9), so the last layer has 10 outputs"
+            hint = (" " + likely_bug(_("{classes} classes; there are 10 digits (0-9), so the last layer has 10 "
+                                       "outputs").format(classes=shape[1]))
                     if isinstance(shape, tuple) and len(shape) == 2 and shape[0] == batch else "")
-            raise AssertionError(f"`build_model()`'s model maps a ({batch}, 1, 28, 28) batch to {shape}; "
-                                 f"expected ({batch}, 10).{hint}")
+            raise AssertionError(_("`build_model()`'s model maps a ({batch}, 1, 28, 28) batch to {shape}; "
+                                   "expected ({batch}, 10).").format(batch=batch, shape=shape) + hint)
         if out["probabilities"]:
-            raise AssertionError("`build_model()`'s outputs are probabilities (non-negative, each row sums to 1). "
-                                 "Likely bug: the model ends in softmax; return logits, since "
-                                 "nn.CrossEntropyLoss applies log-softmax itself")
+            raise AssertionError(_("`build_model()`'s outputs are probabilities (non-negative, each row sums to 1).")
+                                 + " " + likely_bug(_("the model ends in softmax; return logits, since "
+                                                      "nn.CrossEntropyLoss applies log-softmax itself")))
     if report["n_params"] > max_params:
-        raise AssertionError(f"`build_model()` has {report['n_params']:,} parameters; keep it under {max_params:,} "
-                             "so it trains within the CPU budget")
+        raise AssertionError(_("`build_model()` has {n_params:,} parameters; keep it under {max_params:,} so it "
+                               "trains within the CPU budget").format(n_params=report["n_params"],
+                                                                      max_params=max_params))
 
 
 def _can_run_a_batch(model, batch=2):
@@ -214,8 +221,8 @@ def _can_run_a_batch(model, batch=2):
         with torch.no_grad():
             model.eval()(torch.zeros(batch, 1, 28, 28))
     except Exception:
-        raise AssertionError(f"`build_model()`'s model cannot run a ({batch}, 1, 28, 28) batch, so it cannot "
-                             "be trained: see test_architecture's message") from None
+        raise AssertionError(_("`build_model()`'s model cannot run a ({batch}, 1, 28, 28) batch, so it cannot "
+                               "be trained: see test_architecture's message").format(batch=batch)) from None
     finally:
         model.train(was_training)
 
@@ -248,15 +255,18 @@ def run_training(build_model, train_model, seed=0):
     except NotImplementedError:
         raise not_implemented("train_model") from None
     except Exception as err:
-        raise AssertionError(f"`train_model` raised {type(err).__name__}: {err}") from err
+        raise AssertionError(_("`train_model` raised {error_type}: {error}").format(
+            error_type=type(err).__name__, error=err)) from err
     if clock.stopped:
-        print(f"train_model was stopped after {clock.cpu_seconds:.1f} CPU seconds ({clock.wall_seconds:.1f} s): "
-              f"{_limit(clock.stopped)}; the model is evaluated as trained until then")
+        print(_("train_model was stopped after {cpu:.1f} CPU seconds ({wall:.1f} s): {limit}; the model is "
+                "evaluated as trained until then").format(cpu=clock.cpu_seconds, wall=clock.wall_seconds,
+                                                          limit=_limit(clock.stopped)))
     model = trained if isinstance(trained, torch_module().nn.Module) else model
     try:
         accuracy = train.evaluate(model, test_set, device="cpu")
     except Exception as err:
-        raise AssertionError(f"the trained model fails on the test images: {type(err).__name__}: {err}") from err
+        raise AssertionError(_("the trained model fails on the test images: {error_type}: {error}").format(
+            error_type=type(err).__name__, error=err)) from err
     result = {"accuracy": float(accuracy), "cpu_seconds": clock.cpu_seconds, "wall_seconds": clock.wall_seconds,
               "stopped": clock.stopped}
     _cache[key] = (build_model, train_model, result)
@@ -265,9 +275,9 @@ def run_training(build_model, train_model, seed=0):
 
 def _limit(stopped):
     if stopped == "cpu":
-        return f"the budget is {CPU_BUDGET_S:.0f} CPU seconds"
-    return (f"training may take at most {WALL_LIMIT_S:.0f} s of wall-clock time, so that a graded cell "
-            f"ends within its {CELL_TIMEOUT_S} s")
+        return _("the budget is {budget:.0f} CPU seconds").format(budget=CPU_BUDGET_S)
+    return _("training may take at most {wall:.0f} s of wall-clock time, so that a graded cell ends within its "
+             "{timeout} s").format(wall=WALL_LIMIT_S, timeout=CELL_TIMEOUT_S)
 
 
 @checker
@@ -285,19 +295,24 @@ def check_training(build_model, train_model, group="learns", hidden=False):
     for seed in ((0, 1) if hidden and group == "target" else (0,)):
         r = run_training(build_model, train_model, seed=seed)
         if group == "budget" and r["stopped"] == "cpu":
-            raise AssertionError(f"training used more than {CPU_BUDGET_S:.0f} CPU seconds (all threads); it was "
-                                 f"stopped there (seed {seed}), and the accuracy tests judge the model as trained "
-                                 "within the budget. Train fewer epochs or use a smaller model")
+            raise AssertionError(_("training used more than {budget:.0f} CPU seconds (all threads); it was stopped "
+                                   "there (seed {seed}), and the accuracy tests judge the model as trained within "
+                                   "the budget. Train fewer epochs or use a smaller model").format(
+                                       budget=CPU_BUDGET_S, seed=seed))
         if group == "budget" and r["stopped"] == "wall":
-            raise AssertionError(f"training took more than {WALL_LIMIT_S:.0f} s of wall-clock time and was stopped "
-                                 f"there (seed {seed}), after {r['cpu_seconds']:.1f} CPU seconds: a graded cell must "
-                                 f"end within {CELL_TIMEOUT_S} s. Train fewer epochs or use a smaller model")
+            raise AssertionError(_("training took more than {wall:.0f} s of wall-clock time and was stopped there "
+                                   "(seed {seed}), after {cpu:.1f} CPU seconds: a graded cell must end within "
+                                   "{timeout} s. Train fewer epochs or use a smaller model").format(
+                                       wall=WALL_LIMIT_S, seed=seed, cpu=r["cpu_seconds"], timeout=CELL_TIMEOUT_S))
         if group == "budget" and r["cpu_seconds"] > CPU_BUDGET_S:
-            raise AssertionError(f"`train_model` used {r['cpu_seconds']:.1f} CPU seconds (all threads); the budget "
-                                 f"is {CPU_BUDGET_S:.0f}. Train fewer epochs or use a smaller model")
+            raise AssertionError(_("`train_model` used {cpu:.1f} CPU seconds (all threads); the budget is "
+                                   "{budget:.0f}. Train fewer epochs or use a smaller model").format(
+                                       cpu=r["cpu_seconds"], budget=CPU_BUDGET_S))
         if group in goals and r["accuracy"] < goals[group]:
-            hint = " Likely bug: the model does not learn; check the loss, the optimizer step and zero_grad" \
-                if r["accuracy"] < 0.2 else ""
-            stopped = " (training was stopped at its time limit: see test_budget)" if r["stopped"] else ""
-            raise AssertionError(f"test accuracy {r['accuracy']:.1%} with seed {seed}{stopped}; the target is at "
-                                 f"least {goals[group]:.0%} on the 1,000 test digits.{hint}")
+            hint = (" " + likely_bug(_("the model does not learn; check the loss, the optimizer step and zero_grad"))
+                    if r["accuracy"] < 0.2 else "")
+            stopped = (" " + _("(training was stopped at its time limit: see test_budget)")) if r["stopped"] else ""
+            raise AssertionError(_("test accuracy {accuracy:.1%} with seed {seed}{stopped}; the target is at least "
+                                   "{target:.0%} on the 1,000 test digits.").format(
+                                       accuracy=r["accuracy"], seed=seed, stopped=stopped, target=goals[group])
+                                 + hint)

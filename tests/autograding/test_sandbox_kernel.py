@@ -55,6 +55,25 @@ def test_kernel_runs_sandboxed_and_timeouts_interrupt(tmp_path):
     assert nb.cells[2].outputs[0]["text"] == "alive\n"
 
 
+def test_the_sandboxed_kernel_receives_the_feedback_language_and_nothing_else(tmp_path, monkeypatch):
+    """CONV_COURSE_LANG is allow-listed into the sandbox, so the checkers there answer in that language."""
+    from nbclient import NotebookClient
+
+    sandbox_kernel.preflight()
+    monkeypatch.setenv("CONV_COURSE_LANG", "zh_CN")
+    monkeypatch.setenv("CONV_COURSE_NOT_PASSED", "1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os\nfrom conv_course.grading._core import not_implemented\n"
+        "print(os.environ.get('CONV_COURSE_LANG'), os.environ.get('CONV_COURSE_NOT_PASSED'))\n"
+        "print(not_implemented('corr2d'))")]
+    NotebookClient(nb, kernel_name=sandbox_kernel.KERNEL_NAME, timeout=60,
+                   kernel_manager_class=sandbox_kernel.SandboxKernelManager,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert nb.cells[0].outputs[0]["text"] == ("zh_CN None\n"
+                                              "`corr2d` 还没有实现：请用你的代码替换 `raise NotImplementedError()`\n")
+
+
 def test_plain_nbgrader_config_lines_run_the_sandboxed_kernel(tmp_path):
     """The three config lines of the appendix make nbgrader's own Execute use the sandbox."""
     from nbgrader.preprocessors import Execute
