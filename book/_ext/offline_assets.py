@@ -77,6 +77,22 @@ WIDGET_FILES = {
         "_esm": ROOT / "conv_course" / "widgets" / "conv_arithmetic.js",
         "_css": ROOT / "conv_course" / "widgets" / "conv_arithmetic.css",
     },
+    "conv_course.widgets.backprop_stamp.BackpropStampExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "backprop_stamp.js",
+        "_css": ROOT / "conv_course" / "widgets" / "backprop_stamp.css",
+    },
+    "conv_course.widgets.receptive_field.ReceptiveFieldExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "receptive_field.js",
+        "_css": ROOT / "conv_course" / "widgets" / "receptive_field.css",
+    },
+    "conv_course.widgets.channels.ChannelsExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "channels.js",
+        "_css": ROOT / "conv_course" / "widgets" / "channels.css",
+    },
+    "conv_course.widgets.network_explorer.NetworkExplorer": {
+        "_esm": ROOT / "conv_course" / "widgets" / "network_explorer.js",
+        "_css": ROOT / "conv_course" / "widgets" / "network_explorer.css",
+    },
 }
 WIDGET_STATE_TYPE = "application/vnd.jupyter.widget-state+json"
 

@@ -1,6 +1,8 @@
 // The view of conv_course.widgets.KernelExplorer: an anywidget ES module with no imports, run
 // as is by JupyterLab and by the static book (through the offline widget manager).
-// It recomputes the feature map in the browser, so dragging needs no Python kernel.
+// It recomputes the feature map in the browser, so dragging needs no Python kernel; it links
+// each output pixel to the input pixels its window reads (both ways) and writes the settings
+// as one torch.nn.functional.conv2d call.
 
 const MAX_PX = 384; // largest side of a panel, in CSS pixels
 const MAX_CELL = 48; // largest size of one data pixel, in CSS pixels
@@ -60,6 +62,53 @@ export function windowAt(img, wts, params, row, col) {
     }
   }
   return { patch, products, sum };
+}
+
+/** Padded input coordinates [y, x] of the kh*kw taps of the window at output (row, col). */
+export function windowTaps(params, kh, kw, row, col) {
+  const { stride: s, dilation: d } = params, taps = [];
+  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push([row * s + i * d, col * s + j * d]);
+  return taps;
+}
+
+/** Output indices along one axis whose window reads padded index y: r*s + i*d = y, 0 <= i < k. */
+function readersAlong(y, k, stride, dilation, nOut) {
+  const found = [];
+  for (let i = k - 1; i >= 0; i--) {
+    const t = y - i * dilation;
+    if (t >= 0 && t % stride === 0 && t / stride < nOut) found.push(t / stride);
+  }
+  return found;
+}
+
+/** Output pixels [r, c] whose window reads the padded input pixel (y, x): rows x columns. */
+export function readersOf(params, kh, kw, outH, outW, y, x) {
+  const rows = readersAlong(y, kh, params.stride, params.dilation, outH);
+  const cols = readersAlong(x, kw, params.stride, params.dilation, outW);
+  return rows.flatMap((r) => cols.map((c) => [r, c]));
+}
+
+/** The settings as Python: torch.nn.functional.conv2d on the image X, flipping K for convolution. */
+export function torchCode(kernel, mode, params, imgShape, outShape) {
+  const lead = "K = torch.tensor([";
+  const rows = kernel.map((row) => `[${row.map((v) => String(v)).join(", ")}]`);
+  return [
+    "import torch",
+    "import torch.nn.functional as F",
+    "",
+    `# X: the image, a (${imgShape.join(", ")}) float64 tensor; in a notebook X = torch.from_numpy(explorer.image)`,
+    `${lead}${rows.join(`,\n${" ".repeat(lead.length)}`)}], dtype=torch.float64)`,
+    ...(mode === "convolution" ? ["K = K.flip(0, 1)  # convolution: F.conv2d cross-correlates, so flip the kernel"] : []),
+    `Y = F.conv2d(X[None, None], K[None, None], stride=${params.stride}, padding=${params.padding}, ` +
+      `dilation=${params.dilation})[0, 0]  # (${outShape.join(", ")})`,
+  ].join("\n");
+}
+
+/** Indices as short text: "4", "3–5" when consecutive, else "1, 3, 5". */
+function spanText(list) {
+  if (list.length === 1) return String(list[0]);
+  const consecutive = list.every((v, i) => i === 0 || v === list[i - 1] + 1);
+  return consecutive ? `${list[0]}–${list[list.length - 1]}` : list.join(", ");
 }
 
 /** Cross-correlation of img with wts: {h, w, data} of size outputSize(...) per axis. */
@@ -162,10 +211,59 @@ function drawValues(ctx, cell, rows, cols, value, level) {
   }
 }
 
+/** A diagonal hatch, black and white and half transparent, that reads on any gray. */
+function hatchPattern(ctx) {
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 8;
+  const t = tile.getContext("2d");
+  t.lineWidth = 2;
+  for (const [colour, off] of [["rgba(0, 0, 0, 0.7)", 0], ["rgba(255, 255, 255, 0.7)", 4]]) {
+    t.strokeStyle = colour;
+    t.beginPath();
+    for (const shift of [-8, 0, 8]) { t.moveTo(shift + off, 8); t.lineTo(shift + off + 8, 0); }
+    t.stroke();
+  }
+  return ctx.createPattern(tile, "repeat");
+}
+
+/** Mark cells [r, c] of a panel as linked: hatched, or on tiny cells a white dot on black. */
+function markCells(ctx, cell, cells, hatch) {
+  for (const [r, c] of cells) {
+    if (cell >= 8) {
+      ctx.fillStyle = hatch;
+      ctx.fillRect(c * cell, r * cell, cell, cell);
+    } else {
+      ctx.fillStyle = "#000";
+      ctx.fillRect(c * cell, r * cell, cell, cell);
+      ctx.fillStyle = "#fff";
+      ctx.fillRect((c + 0.3) * cell, (r + 0.3) * cell, 0.4 * cell, 0.4 * cell);
+    }
+  }
+}
+
+/** A dashed outline, white over black, around the cells, at least 8 CSS pixels wide. */
+function dashedBoxAround(ctx, cell, cells) {
+  if (!cells.length) return;
+  const rs = cells.map(([r]) => r), cs = cells.map(([, c]) => c);
+  let x = Math.min(...cs) * cell, y = Math.min(...rs) * cell;
+  let w = (Math.max(...cs) + 1) * cell - x, hgt = (Math.max(...rs) + 1) * cell - y;
+  if (w < 8) { x -= (8 - w) / 2; w = 8; }
+  if (hgt < 8) { y -= (8 - hgt) / 2; hgt = 8; }
+  ctx.lineWidth = 3; ctx.strokeStyle = "#000"; ctx.setLineDash([]);
+  ctx.strokeRect(x - 1.5, y - 1.5, w + 3, hgt + 3);
+  ctx.lineWidth = 1.5; ctx.strokeStyle = "#fff"; ctx.setLineDash([4, 3]);
+  ctx.strokeRect(x - 1.5, y - 1.5, w + 3, hgt + 3);
+  ctx.setLineDash([]);
+}
+
+const ARROWS = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+const clamp = (v, lo, hi) => Math.min(Math.max(v, lo), hi);
+
 function render({ model, el }) {
   const ui = buildDom(model);
   el.append(ui.root);
-  const st = {};
+  const st = { link: null, pixelMode: false };
+  const hatch = { input: hatchPattern(ui.input.getContext("2d")), output: hatchPattern(ui.output.getContext("2d")) };
   const ac = new AbortController();
   const opts = { signal: ac.signal };
 
@@ -195,6 +293,11 @@ function render({ model, el }) {
     st.outLevel = (r, c) => outGray(st.out.data[r * st.out.w + c]);
     st.outBitmap = bitmap(st.out.h, st.out.w, (i) => { const g = outGray(st.out.data[i]); return [g, g, g]; });
     Object.assign(st, { inC: sizeCanvas(ui.input, hp, wp), outC: sizeCanvas(ui.output, st.out.h, st.out.w) });
+    st.link = null;
+    st.pixelMode = false;
+    say("");
+    ui.copied.textContent = "";
+    ui.code.textContent = torchCode(st.kernel, st.mode, st.params, [st.img.h, st.img.w], [st.out.h, st.out.w]);
     syncControls();
     drawOutputBase();
     redraw();
@@ -281,6 +384,7 @@ function render({ model, el }) {
     const m = Math.max(o.cell, 6), cx = (c + 0.5) * o.cell, cy = (r + 0.5) * o.cell;
     o.ctx.strokeStyle = ACCENT; o.ctx.lineWidth = 2;
     o.ctx.strokeRect(cx - m / 2, cy - m / 2, m, m);
+    drawLink();
     // the arithmetic of this position
     const win = windowAt(st.img, st.wts, st.params, r, c);
     st.win = win;
@@ -289,6 +393,56 @@ function render({ model, el }) {
     ui.sum.dataset.value = String(win.sum);
     ui.where.textContent = `output[${r}, ${c}]`;
     ui.input.setAttribute("aria-valuetext", `window at output row ${r}, column ${c}; sum ${fmt(win.sum)}`);
+  }
+
+  // -- the link: an output pixel and the input pixels of its window, or an input pixel and its readers
+  /** {taps: padded input cells, readers: output cells} of a link from an output or an input pixel. */
+  function linkCells(link) {
+    const { kh, kw } = st.wts;
+    if (link.from === "output") return { taps: windowTaps(st.params, kh, kw, link.r, link.c), readers: [[link.r, link.c]] };
+    return { taps: [[link.y, link.x]], readers: readersOf(st.params, kh, kw, st.out.h, st.out.w, link.y, link.x) };
+  }
+
+  function drawLink() {
+    if (!st.link) return;
+    const { taps, readers } = linkCells(st.link);
+    markCells(st.inC.ctx, st.inC.cell, taps, hatch.input);
+    dashedBoxAround(st.inC.ctx, st.inC.cell, taps);
+    markCells(st.outC.ctx, st.outC.cell, readers, hatch.output);
+    dashedBoxAround(st.outC.ctx, st.outC.cell, readers);
+  }
+
+  const inImage = (y, x) => { const p = st.params.padding; return y >= p && x >= p && y < p + st.img.h && x < p + st.img.w; };
+  const unique = (values) => [...new Set(values)].sort((a, b) => a - b);
+
+  /** The link in words, for the live region: coordinates of the image, padding named as such. */
+  function describeLink(link) {
+    const p = st.params.padding, { taps, readers } = linkCells(link);
+    if (link.from === "output") {
+      const onPad = taps.filter(([y, x]) => !inImage(y, x)).length;
+      return `Output [${link.r}, ${link.c}] = ${fmt(st.out.data[link.r * st.out.w + link.c])} reads input rows ` +
+        `${spanText(unique(taps.map(([y]) => y - p)))}, columns ${spanText(unique(taps.map(([, x]) => x - p)))}` +
+        (onPad ? `; ${onPad} of its ${taps.length} taps are zero padding` : "") + " (hatched, dashed outline).";
+    }
+    const at = `[${link.y - p}, ${link.x - p}]`;
+    const what = inImage(link.y, link.x) ? `Input ${at} = ${fmt(padded(st.img, p, link.y, link.x))}` : `Zero padding at ${at}`;
+    if (!readers.length) return `${what} is read by no output window.`;
+    return `${what} is read by ${readers.length} output pixel${readers.length === 1 ? "" : "s"}: rows ` +
+      `${spanText(unique(readers.map(([r]) => r)))}, columns ${spanText(unique(readers.map(([, c]) => c)))} (hatched, dashed outline).`;
+  }
+
+  /** Announce `text`; `stale` keeps the last sentence, plain, in place (no layout shift under a click). */
+  function say(text, stale = false) {
+    if (!stale) ui.status.textContent = text;
+    ui.status.classList.toggle("kx-stale", stale);
+  }
+
+  function showLink(link) {
+    const same = (a, b) => a === b || (a && b && a.from === b.from && a.r === b.r && a.c === b.c && a.y === b.y && a.x === b.x);
+    if (same(st.link, link)) return;
+    st.link = link;
+    redraw();
+    say(link ? describeLink(link) : "", !link);
   }
 
   function fill(node, values) {
@@ -316,23 +470,88 @@ function render({ model, el }) {
   let dragging = false;
   ui.input.addEventListener("pointerdown", (ev) => {
     dragging = true;
+    st.pixelMode = false;
+    showLink(null);
     ui.input.setPointerCapture?.(ev.pointerId);
     ui.input.focus({ preventScroll: true });
     fromPointer(ev);
     ev.preventDefault();
   }, opts);
-  ui.input.addEventListener("pointermove", (ev) => { if (dragging) fromPointer(ev); }, opts);
-  for (const type of ["pointerup", "pointercancel"]) ui.input.addEventListener(type, () => { dragging = false; }, opts);
-  ui.output.addEventListener("pointerdown", (ev) => {
-    const box = ui.output.getBoundingClientRect();
-    moveTo(Math.floor(((ev.clientY - box.top) / box.height) * st.out.h), Math.floor(((ev.clientX - box.left) / box.width) * st.out.w));
+  const cellAt = (canvas, ev, rows, cols) => {
+    const box = canvas.getBoundingClientRect();
+    return [clamp(Math.floor(((ev.clientY - box.top) / box.height) * rows), 0, rows - 1),
+            clamp(Math.floor(((ev.clientX - box.left) / box.width) * cols), 0, cols - 1)];
+  };
+  ui.input.addEventListener("pointermove", (ev) => {
+    if (dragging) { fromPointer(ev); return; }
+    if (ev.pointerType === "touch") return;
+    const [y, x] = cellAt(ui.input, ev, st.hp, st.wp);
+    showLink({ from: "input", y, x });
   }, opts);
+  ui.input.addEventListener("pointerleave", () => { if (!st.pixelMode && st.link?.from === "input") showLink(null); }, opts);
+  ui.output.addEventListener("pointermove", (ev) => {
+    if (ev.pointerType === "touch") return;
+    const [r, c] = cellAt(ui.output, ev, st.out.h, st.out.w);
+    showLink({ from: "output", r, c });
+  }, opts);
+  ui.output.addEventListener("pointerleave", () => {
+    if (document.activeElement !== ui.output && st.link?.from === "output") showLink(null);
+  }, opts);
+  for (const type of ["pointerup", "pointercancel"]) ui.input.addEventListener(type, () => { dragging = false; }, opts);
+  ui.output.addEventListener("pointerdown", (ev) => moveTo(...cellAt(ui.output, ev, st.out.h, st.out.w)), opts);
+
+  // keyboard: on the input the arrows move the window, or after P one input pixel (its readers
+  // are outlined in the output); on the output map they move a cursor whose window is outlined
+  /** The input pixel the keys move: the linked one, else the centre tap of the window. */
+  function pixelCursor() {
+    if (st.link?.from === "input") return [st.link.y, st.link.x];
+    const [r, c] = position(), { stride: s, dilation: d } = st.params;
+    return [r * s + Math.floor(st.wts.kh / 2) * d, c * s + Math.floor(st.wts.kw / 2) * d];
+  }
+  function togglePixelMode() {
+    st.pixelMode = !st.pixelMode;
+    if (!st.pixelMode) { showLink(null); say("Arrow keys move the window."); return; }
+    const [y, x] = pixelCursor();
+    showLink({ from: "input", y, x });
+  }
   ui.input.addEventListener("keydown", (ev) => {
-    const step = ev.shiftKey ? 5 : 1, [r, c] = position();
-    const moves = { ArrowUp: [-step, 0], ArrowDown: [step, 0], ArrowLeft: [0, -step], ArrowRight: [0, step] };
-    if (ev.key in moves) { moveTo(r + moves[ev.key][0], c + moves[ev.key][1]); ev.preventDefault(); }
-    else if (ev.key === "Home") { moveTo(0, 0); ev.preventDefault(); }
-    else if (ev.key === "End") { moveTo(st.out.h - 1, st.out.w - 1); ev.preventDefault(); }
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const step = ev.shiftKey ? 5 : 1, [r, c] = position(), move = ARROWS[ev.key];
+    if (ev.key === "p" || ev.key === "P" || (ev.key === "Escape" && st.pixelMode)) togglePixelMode();
+    else if (move && st.pixelMode) {
+      const [y, x] = pixelCursor();
+      showLink({ from: "input", y: clamp(y + step * move[0], 0, st.hp - 1), x: clamp(x + step * move[1], 0, st.wp - 1) });
+    } else if (move) moveTo(r + step * move[0], c + step * move[1]);
+    else if (ev.key === "Home") moveTo(0, 0);
+    else if (ev.key === "End") moveTo(st.out.h - 1, st.out.w - 1);
+    else return;
+    ev.preventDefault();
+  }, opts);
+  ui.input.addEventListener("blur", () => { if (st.pixelMode) { st.pixelMode = false; showLink(null); } }, opts);
+  ui.output.addEventListener("keydown", (ev) => {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const step = ev.shiftKey ? 5 : 1, move = ARROWS[ev.key];
+    const [r, c] = st.link?.from === "output" ? [st.link.r, st.link.c] : position();
+    const to = (r2, c2) => showLink({ from: "output", r: clamp(r2, 0, st.out.h - 1), c: clamp(c2, 0, st.out.w - 1) });
+    if (move) to(r + step * move[0], c + step * move[1]);
+    else if (ev.key === "Home") to(0, 0);
+    else if (ev.key === "End") to(st.out.h - 1, st.out.w - 1);
+    else if (ev.key === "Enter" || ev.key === " ") moveTo(r, c);
+    else return;
+    ev.preventDefault();
+  }, opts);
+  ui.output.addEventListener("focus", () => { const [r, c] = position(); showLink({ from: "output", r, c }); }, opts);
+  ui.output.addEventListener("blur", () => { if (st.link?.from === "output") showLink(null); }, opts);
+
+  // copy as code: to the clipboard when the page may write it; the code is always shown below
+  ui.copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(ui.code.textContent);
+      ui.copied.textContent = "Copied to the clipboard.";
+    } catch {
+      window.getSelection().selectAllChildren(ui.code);
+      ui.copied.textContent = "No clipboard access here: the code below is selected, copy it with Ctrl+C (⌘C).";
+    }
   }, opts);
 
   // controls; a change that would leave no output position is refused (the control snaps back)
@@ -389,6 +608,8 @@ function render({ model, el }) {
   ui.root.kx = {
     get output() { return { h: st.out.h, w: st.out.w, data: Array.from(st.out.data) }; },
     get window() { return { sum: st.win.sum, patch: Array.from(st.win.patch), products: Array.from(st.win.products) }; },
+    get link() { return st.link && { ...st.link, ...linkCells(st.link) }; },
+    get pixelMode() { return st.pixelMode; },
     moveTo, redraw,
     panelBox: () => ui.input.getBoundingClientRect(),
   };
@@ -419,9 +640,18 @@ function buildDom(model) {
     h("label", {}, [modes[1], " convolution (flipped kernel)"]),
   ]);
   const editor = h("div", { class: "kx-editor", role: "group", "aria-label": "kernel weights" });
-  const input = h("canvas", { class: "kx-input", tabindex: "0", role: "slider",
-                              "aria-label": "kernel window: drag, or use the arrow keys" });
-  const output = h("canvas", { class: "kx-output", "aria-label": "output feature map: click a pixel" });
+  const keys = h("p", { class: "kx-keys", id: `${group}-keys`, text: "Hover a pixel to link it: an output " +
+    "pixel to the input pixels of its window, an input pixel to every output pixel that reads it (hatched, " +
+    "dashed outline). Keys: on the input, arrows move the window (Shift: 5 steps) and P switches them to one " +
+    "input pixel; on the output map, arrows move a cursor and Enter moves the window there." });
+  const input = h("canvas", { class: "kx-input", tabindex: "0", role: "slider", "aria-describedby": keys.id,
+                              "aria-label": "kernel window: drag, or use the arrow keys; P: one input pixel" });
+  const output = h("canvas", { class: "kx-output", tabindex: "0", role: "application", "aria-describedby": keys.id,
+                               "aria-label": "output feature map: arrow keys link a pixel to its window; Enter or click selects it" });
+  const status = h("p", { class: "kx-status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+  const copy = h("button", { type: "button", class: "kx-copy", text: "Copy as PyTorch code" });
+  const copied = h("span", { class: "kx-copied", role: "status", "aria-live": "polite" });
+  const code = h("code");
   const inCaption = h("figcaption"), outCaption = h("figcaption");
   const patch = h("div", { class: "kx-grid" }), used = h("div", { class: "kx-grid kx-used" });
   const products = h("div", { class: "kx-grid" });
@@ -440,6 +670,7 @@ function buildDom(model) {
       h("figure", { class: "kx-panel" }, [input, inCaption]),
       h("figure", { class: "kx-panel" }, [output, outCaption]),
     ]),
+    status, keys,
     h("div", { class: "kx-math" }, [
       block("input patch", patch), h("span", { class: "kx-op", text: "⊙" }), block(usedLabel, used),
       h("span", { class: "kx-op", text: "=" }), block("products", products),
@@ -447,9 +678,11 @@ function buildDom(model) {
       h("div", { class: "kx-result" }, [sum, " = ", where]),
     ]),
     formula,
+    h("div", { class: "kx-codebox" }, [h("div", { class: "kx-copyrow" }, [copy, copied]),
+                                       h("pre", { class: "kx-code", tabindex: "0" }, [code])]),
   ]);
   return { root, preset, size, sliders, modes, editor, input, output, inCaption, outCaption, patch, used,
-           products, sum, where, usedLabel, formula };
+           products, sum, where, usedLabel, formula, status, copy, copied, code };
 }
 
 export default { render };

@@ -2,12 +2,15 @@
 
 The Python side holds the state as traitlets (image, kernel, padding, stride, dilation, mode,
 position) and computes the exact output with `conv_course.ops`. The view is one JavaScript
-module, ``kernel_explorer.js`` (no imports), which recomputes the output for display, so the
-widget keeps working in the static book where no Python kernel runs.
+module, ``kernel_explorer.js`` (no imports), which recomputes the output for display, links each
+output pixel to its window (hover or arrow keys) and writes the equivalent
+``torch.nn.functional.conv2d`` call, so the widget keeps working in the static book where no
+Python kernel runs.
 """
 
 import base64
 import math
+import os
 import pathlib
 
 import anywidget
@@ -25,17 +28,42 @@ EDIT_SIZES = (3, 5)     # kernel sizes the size switch offers
 _PRESET_SIZES = {"identity": EDIT_SIZES, "box_blur": EDIT_SIZES, "gaussian": EDIT_SIZES}
 
 
-def _as_2d(name, value):
-    """`value` as a finite float64 2-D array, or a TypeError/ValueError naming `name`."""
+def _as_2d(name, value, rgb=False):
+    """`value` as a finite float64 2-D array, or a TypeError/ValueError naming `name`.
+
+    With `rgb`, (H, W, 3) RGB and (H, W, 4) RGBA arrays are accepted too and turned gray with the
+    Rec. 709 luma Y = 0.2125 R + 0.7154 G + 0.0721 B (alpha dropped), as `images.load` does.
+    """
     arr = np.asarray(value)
     if arr.dtype == object or arr.dtype.kind not in "iuf":
         raise TypeError(f"KernelExplorer: `{name}` must hold real numbers; got dtype {arr.dtype}")
+    if rgb and arr.ndim == 3 and arr.shape[2] in (3, 4):
+        arr = arr[..., :3].astype(np.float64) @ images._LUMA
     if arr.ndim != 2:
-        raise ValueError(f"KernelExplorer: `{name}` must be a 2-D array (H, W); got shape {arr.shape}")
+        also = " or an RGB(A) array (H, W, 3 or 4)" if rgb else ""
+        raise ValueError(f"KernelExplorer: `{name}` must be a 2-D array (H, W){also}; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"KernelExplorer: `{name}` must not be empty; got shape {arr.shape}")
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"KernelExplorer: `{name}` must be finite; got NaN or infinity")
     return arr
+
+
+def _read_photo(value):
+    """A photo name of `conv_course.images` or a PNG/JPEG path -> gray (H, W) float64 in [0, 1]."""
+    if isinstance(value, str) and value in images.names():
+        return images.load(value)
+    path = pathlib.Path(value)
+    if not path.is_file():
+        raise ValueError(f"KernelExplorer: `image` must be a photo name ({', '.join(images.names())}), "
+                         f"a path to a PNG/JPEG file, or a 2-D array; no file {os.fspath(value)!r}")
+    try:
+        img = images._read(path)      # matplotlib.image.imread: PNG natively, JPEG through Pillow
+    except Exception as err:          # Pillow and matplotlib raise several types for a non-image
+        raise ValueError(f"KernelExplorer: `image` file {os.fspath(value)!r} is not a readable "
+                         f"PNG/JPEG image ({err})") from err
+    return np.clip(_as_2d("image", img, rgb=True), 0.0, 1.0)
 
 
 def _downsample(img, size):
@@ -90,7 +118,10 @@ class KernelExplorer(anywidget.AnyWidget):
     """Drag a kernel window over an image; see the patch, the products, their sum and the output.
 
     Args:
-        image: a photo name from `conv_course.images` (loaded gray) or any 2-D array (H, W).
+        image: a photo name from `conv_course.images` or a path to a PNG/JPEG file (loaded gray
+            in [0, 1], then kept at 8-bit precision), or an array of real numbers, any dtype:
+            (H, W) gray, or (H, W, 3) RGB / (H, W, 4) RGBA turned gray with the Rec. 709 luma
+            Y = 0.2125 R + 0.7154 G + 0.0721 B (alpha dropped); array values are kept as given.
         kernel: a preset name from `conv_course.kernels` or a 2-D array (kh, kw), sides <= 7.
         padding, stride, dilation: ints, as in `conv_course.ops.conv2d`.
         mode: "correlation" (what `ops.conv2d` and PyTorch compute) or "convolution" (flipped kernel).
@@ -99,7 +130,11 @@ class KernelExplorer(anywidget.AnyWidget):
             (photos are then kept at 8-bit precision); None keeps the image as given.
 
     `output` is the (H_out, W_out) feature map of the displayed image, computed by `conv_course.ops`,
-    with H_out = (H + 2*padding - dilation*(kh - 1) - 1) // stride + 1.
+    with H_out = (H + 2*padding - dilation*(kh - 1) - 1) // stride + 1. The view's "Copy as PyTorch
+    code" writes the same computation as one `torch.nn.functional.conv2d` call.
+
+    Raises: ValueError or TypeError naming the argument: a bad shape, dtype, NaN or infinity, an
+    unknown photo name or unreadable file, a kernel side > 7, or settings that leave no output.
     """
 
     _esm = _HERE / "kernel_explorer.js"
@@ -135,11 +170,11 @@ class KernelExplorer(anywidget.AnyWidget):
     @traitlets.validate("image")
     def _valid_image(self, proposal):
         value = proposal["value"]
-        if isinstance(value, str):
-            img = _downsample(images.load(value), self._size) if self._size else images.load(value)
-            img = np.round(img * 255) / 255
+        if isinstance(value, (str, os.PathLike)):
+            img = _read_photo(value)
+            img = np.round((_downsample(img, self._size) if self._size else img) * 255) / 255
         else:
-            img = _as_2d("image", value)
+            img = _as_2d("image", value, rgb=True)
             if self._size:
                 img = _downsample(img, self._size)
         if self._ready:

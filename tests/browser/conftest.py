@@ -94,3 +94,12 @@ def widget_harness(tmp_path_factory):
     yield url
     for server in servers:
         server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A JupyterLab server for the widgets' live tests: (url, token); see lab_server.open_notebook."""
+    from lab_server import serve
+
+    with serve(tmp_path_factory.mktemp("lab")) as server:
+        yield server

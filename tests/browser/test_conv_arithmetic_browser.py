@@ -5,7 +5,6 @@ model (its arithmetic against `conv_course.ops`, its words against the Python si
 redraw time), and the built chapter 2 page (offline, embedded widget state, keyboard).
 """
 
-import json
 import re
 
 import numpy as np
@@ -15,7 +14,7 @@ from conv_course import ops
 from conv_course.widgets import ConvArithmeticExplorer
 from conv_course.widgets.conv_arithmetic import PRESETS, problem
 from harness import mount, screenshot_on_failure, widget_state
-from test_widget_lab import _run_cell, _wait_ready, lab  # noqa: F401 (lab: the JupyterLab server fixture)
+from lab_server import open_notebook, run_cell
 
 CHAPTER = "book/02-padding-stride-dilation/padding-stride-dilation.html"
 
@@ -267,31 +266,23 @@ LAB_CELLS = [
 
 
 @pytest.mark.slow
-def test_widget_live_in_jupyterlab(offline_page, lab):  # noqa: F811 (the imported fixture)
+def test_widget_live_in_jupyterlab(offline_page, lab):
     """Keys move the window and Python sees it; a Python-side change redraws the view."""
-    import nbformat
 
-    url, token = lab                                         # test_widget_lab's server, with our notebook added
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in LAB_CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     page = offline_page.page
     page.set_default_timeout(30000)
     with screenshot_on_failure(page, "jupyterlab-conv-arithmetic"):
-        response = page.request.put(f"{url}/api/contents/arithmetic.ipynb?token={token}",
-                                    data=json.dumps({"type": "notebook", "format": "json", "content": nb}))
-        assert response.ok, response.text()
-        page.goto(f"{url}/lab/tree/arithmetic.ipynb?token={token}")
-        _wait_ready(page)
-        _run_cell(page, 0)
+        open_notebook(page, lab, "arithmetic.ipynb", LAB_CELLS)
+        run_cell(page, 0)
         page.wait_for_selector(".ca .ca-stage", timeout=60000)
         page.focus(".ca-stage")
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
         assert page.inner_text(".ca-status").startswith("Step 3 of 9:")
-        _run_cell(page, 1)                                   # w.transposed = True, from Python
+        run_cell(page, 1)                                   # w.transposed = True, from Python
         page.wait_for_function("document.querySelector('.ca input[value=transposed]').checked", timeout=30000)
         assert page.inner_text(".ca-status").startswith("Step 3 of 25: input[0, 2] = 3 stamps")
-        _run_cell(page, 2)
+        run_cell(page, 2)
         out = page.locator(".jp-OutputArea-output", has_text="python sees")
         out.wait_for(timeout=30000)
         assert "python sees (0, 2) custom True" in out.inner_text()

@@ -146,3 +146,77 @@ def test_refused_kernel_keeps_kernel_and_preset():
     with pytest.raises(ValueError, match="dilated kernel 5x5"):
         w.kernel = "gaussian"
     assert w.preset == "sharpen" and w.kernel.shape == (3, 3)
+
+
+# -- the reader's own image: arrays of any real dtype, RGB(A), PNG/JPEG files ----------------
+
+def test_rgb_array_turned_gray_with_rec709_luma():
+    rgb = np.random.default_rng(2).random((6, 7, 3))
+    w = KernelExplorer(image=rgb, kernel="identity")
+    np.testing.assert_allclose(w.image, 0.2125 * rgb[..., 0] + 0.7154 * rgb[..., 1] + 0.0721 * rgb[..., 2],
+                               atol=1e-15)
+    rgba = np.concatenate([rgb, np.zeros((6, 7, 1))], axis=2)          # alpha is dropped
+    np.testing.assert_array_equal(KernelExplorer(image=rgba, kernel="identity").image, w.image)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.float16, np.float32])
+def test_any_real_dtype_kept_as_given(dtype):
+    img = (np.arange(30) % 7).reshape(5, 6).astype(dtype)
+    w = KernelExplorer(image=img, kernel=[[1.0, -1.0]])
+    assert w.image.dtype == np.float64
+    np.testing.assert_array_equal(w.image, img.astype(np.float64))
+    np.testing.assert_array_equal(w.output, img[:, :-1].astype(np.float64) - img[:, 1:])
+
+
+def test_large_array_block_averaged_to_size():
+    img = np.random.default_rng(4).random((300, 200, 3))
+    w = KernelExplorer(image=img, kernel="identity", size=64)
+    gray = img @ [0.2125, 0.7154, 0.0721]
+    assert w.image.shape == (60, 40)                                    # factor ceil(300 / 64) = 5
+    np.testing.assert_allclose(w.image, gray.reshape(60, 5, 40, 5).mean(axis=(1, 3)), atol=1e-14)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_image_file_read_like_a_named_photo(tmp_path, suffix):
+    from PIL import Image
+
+    rgb = np.random.default_rng(6).integers(0, 256, size=(200, 150, 3), dtype=np.uint8)
+    path = tmp_path / f"mine{suffix}"
+    Image.fromarray(rgb).save(path)
+    w = KernelExplorer(image=path, kernel="sobel_y", size=64)         # a pathlib.Path, or a str
+    assert w.image.shape == (50, 37)                                   # factor ceil(200 / 64) = 4
+    read = np.asarray(Image.open(path), dtype=np.float64) / 255 @ [0.2125, 0.7154, 0.0721]
+    want = np.round(read[:200, :148].reshape(50, 4, 37, 4).mean(axis=(1, 3)) * 255) / 255
+    np.testing.assert_allclose(w.image, want, atol=1e-12)
+    assert w.get_state()["image"]["dtype"] == "uint8/255"
+    np.testing.assert_array_equal(KernelExplorer(image=str(path), kernel="sobel_y", size=64).image, w.image)
+
+
+def test_photo_file_path_equals_its_name():
+    by_path = KernelExplorer(image=images.CATALOG["coins"].path(), kernel="identity")
+    np.testing.assert_array_equal(by_path.image, KernelExplorer(image="coins", kernel="identity").image)
+
+
+def test_bad_image_file_raises_naming_image(tmp_path):
+    with pytest.raises(ValueError, match=r"`image` must be a photo name \(camera, .*\), a path to a PNG/JPEG "
+                                         r"file, or a 2-D array; no file 'cameraa'"):
+        KernelExplorer(image="cameraa")
+    with pytest.raises(ValueError, match=r"`image` must be .*; no file '.*missing\.png'"):
+        KernelExplorer(image=tmp_path / "missing.png")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(ValueError, match=r"`image` file '.*notes\.png' is not a readable PNG/JPEG image"):
+        KernelExplorer(image=text)
+
+
+@pytest.mark.parametrize("value, err, match", [
+    (np.full((4, 4, 3), np.nan), ValueError, "`image` must be finite; got NaN or infinity"),
+    (np.ones((4, 4, 2)), ValueError, r"`image` must be a 2-D array \(H, W\) or an RGB\(A\) array "
+                                     r"\(H, W, 3 or 4\); got shape \(4, 4, 2\)"),
+    (np.ones((0, 4)), ValueError, r"`image` must not be empty; got shape \(0, 4\)"),
+    (np.ones((4, 4), dtype=complex), TypeError, "`image` must hold real numbers; got dtype complex128"),
+    (3.0, ValueError, r"`image` must be a 2-D array .* got shape \(\)"),
+])
+def test_bad_image_array_raises_naming_image(value, err, match):
+    with pytest.raises(err, match=match):
+        KernelExplorer(image=value, kernel="identity")
