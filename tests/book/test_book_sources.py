@@ -7,7 +7,7 @@ import pytest
 from bookpages import ASSIGNMENT_PATH, CHAPTERS, ROOT, toc_documents
 
 GLUE_USE = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)(?::[^`]*)?`")
-GLUE_DEF = re.compile(r"""glue\(\s*["']([^"']+)["']""")
+GLUE_DEF = re.compile(r"""glue(?:_phrase)?\(\s*["']([^"']+)["']""")    # glue_phrase: per edition
 CITE = re.compile(r"\{cite(?::[a-z]+)?\}`([^`]+)`")
 TERM = re.compile(r"\{term\}`([^`]+)`")
 INCLUDE = re.compile(r"```\{literalinclude\} (\S+)\n:pyobject: ([\w.]+)")
