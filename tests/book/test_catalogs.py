@@ -82,3 +82,13 @@ def test_catalogs_follow_the_english_text(built_book, tmp_path, language):
         new, gone = sorted(want - have), sorted(have - want)
         assert not new and not gone, (f"{language}/{name}: {len(new)} English texts missing (first: {new[:1]}), "
                                       f"{len(gone)} stale: run `conv-course translations`")
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_catalog_is_complete(language):
+    """No page of a translated edition falls back to English: nothing untranslated, nothing fuzzy
+    (a fuzzy entry is a translation of an older English text)."""
+    for name, path in catalogs(language).items():
+        for message in messages(path):
+            assert message.string and not message.fuzzy, (
+                f"{language}/{name}: {'outdated (fuzzy)' if message.fuzzy else 'untranslated'}: {message.id[:80]!r}")
