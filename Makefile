@@ -13,7 +13,9 @@ book: setup
 
 pdf:
 	bash scripts/setup.sh --system  # the PDF is printed by Debian's chromium
-	$(PY) -m conv_course.cli pdf
+	$(PY) -m conv_course.cli book
+	$(PY) -m conv_course.cli pdf --html _build/html
+	$(PY) -m conv_course.cli pdf --html _build/html --edition zh_CN
 
 test:
 	bash scripts/setup.sh --system

@@ -4,7 +4,9 @@ Reads the built HTML only: the reading order and part captions come from the roo
 navigation (the order of the table of contents the book was built with), each page contributes
 its ``<article>``. Ids are prefixed per page, links between pages become links inside the
 document, links to what is not printed (the index, downloads) become plain text, and every
-``src`` points at the book's root, where the document is served from (``PRINT_PATH``).
+``src`` points at the book's root, where the document is served from (``PRINT_PATH``). What the
+document adds in words (the contents' heading, the widget notes) is in the edition's language
+(``conv_course.editions.PRINT_SETTINGS``).
 """
 
 import html
@@ -15,6 +17,8 @@ import re
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
+
+from .editions import PRINT_SETTINGS, SOURCE_LANGUAGE
 
 __all__ = ["PRINT_PATH", "Page", "reading_order", "assemble"]
 
@@ -86,12 +90,12 @@ def _resolve(page_path, url):
     return path.lstrip("/"), parts.fragment
 
 
-def _rewrite(article, page, keys, widget_pictures, html_url):
+def _rewrite(article, page, keys, widget_pictures, html_url, words):
     """Make `article` (one page's content) fit in the one document, in place."""
     prefix = page.key + "-"
     for tag in article.find_all(["script", "button"]):
         if tag.name == "script" and tag.get("type") == WIDGET_VIEW:
-            _replace_widget(tag, widget_pictures, page, html_url)
+            _replace_widget(tag, widget_pictures, page, html_url, words)
         else:
             tag.decompose()
     for tag in article.select("a.headerlink, .cc-notebook-download"):
@@ -119,23 +123,23 @@ def _rewrite(article, page, keys, widget_pictures, html_url):
             tag.unwrap()  # the index, search, downloads: nothing to go to on paper
 
 
-def _replace_widget(script, widget_pictures, page, html_url):
+def _replace_widget(script, widget_pictures, page, html_url, words):
     """A widget's view: its static picture (if one was taken) and where it is interactive."""
     soup = BeautifulSoup("", "html.parser")
     pictures = widget_pictures.get(page.path) or []
     if pictures:
         img = soup.new_tag("img", src="data:image/png;base64," + pictures.pop(0),
-                           alt="A picture of the interactive widget, as the HTML edition first shows it.")
+                           alt=words["widget_alt"])
         script.insert_before(img)
     note = soup.new_tag("p", attrs={"class": "cc-widget-note"})
-    note.string = f"Interactive in the HTML edition: {html_url(page.path)}"
+    note.string = words["widget_note"].format(url=html_url(page.path))
     script.insert_before(note)
     script.decompose()
 
 
-def _toc(pages, articles):
+def _toc(pages, articles, heading):
     """The contents: parts, pages and their sections, each with a page-number slot."""
-    rows = ['<nav class="cc-toc" id="cc-contents"><h1>Contents</h1><ul>']
+    rows = [f'<nav class="cc-toc" id="cc-contents"><h1>{html.escape(heading)}</h1><ul>']
     for page in pages:
         if page.part:
             rows.append(f'<li class="cc-toc-part">{html.escape(page.part)}</li>')
@@ -162,9 +166,11 @@ def _metadata(html_dir, root):
     return [" ".join(tag.get_text(" ", strip=True).split()) if tag else "" for tag in found]
 
 
-def assemble(html_dir, pages, print_css, *, widget_pictures=None, html_url=None):
-    """The one HTML document: cover, contents, then every page's article in `pages` order."""
+def assemble(html_dir, pages, print_css, *, widget_pictures=None, html_url=None, language=SOURCE_LANGUAGE):
+    """The one HTML document: cover, contents, then every page's article in `pages` order, its
+    own words in `language` (an edition's, e.g. ``"zh_CN"``)."""
     html_dir = pathlib.Path(html_dir)
+    words = PRINT_SETTINGS[language]
     html_url = html_url or (lambda path: path)
     widget_pictures = {k: list(v) for k, v in (widget_pictures or {}).items()}
     root = _soup(html_dir / pages[0].path)
@@ -174,18 +180,20 @@ def assemble(html_dir, pages, print_css, *, widget_pictures=None, html_url=None)
         article = _soup(html_dir / page.path).find("article", class_="bd-article")
         if article is None:
             raise ValueError(f"pdf: {html_dir / page.path} has no <article class='bd-article'>")
-        _rewrite(article, page, keys, widget_pictures, html_url)
+        _rewrite(article, page, keys, widget_pictures, html_url, words)
         articles[page.key] = article
     styles = [link["href"] for link in root.find_all("link", rel="stylesheet")]
     styles = ["/" + _resolve(pages[0].path, href)[0] for href in styles if "print.css" not in href]
     title, author, copyright_ = _metadata(html_dir, pages[0].path)
     body = [f'<section class="cc-cover"><h1 class="cc-book-title">{html.escape(title)}</h1>'
-            f"<p>{html.escape(author)}</p><p>{html.escape(copyright_)}</p></section>", _toc(pages, articles)]
+            f"<p>{html.escape(author)}</p><p>{html.escape(copyright_)}</p></section>",
+            _toc(pages, articles, words["contents"])]
     for page in pages:
         part = f'<p class="cc-part-title">{html.escape(page.part)}</p>' if page.part else ""
         body.append(f'<div class="cc-chapter" id="{page.key}">{part}{articles[page.key]}</div>')
     head = "\n".join(f'<link rel="stylesheet" href="{href}">' for href in styles)
-    return (f'<!DOCTYPE html><html lang="en" data-theme="light" data-mode="light"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html><html lang="{words["lang"]}" data-theme="light" data-mode="light">'
+            '<head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title>{head}<style>{print_css}</style>"
             f"<script>window.MathJax = {json.dumps(MATHJAX_CONFIG)}</script>"
             f'<script defer src="/{MATHJAX}"></script></head>'

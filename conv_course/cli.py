@@ -17,7 +17,7 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS = {
     "book": ("conv_course.book", "build the HTML book, every edition, into _build/html (offline)"),
     "translations": ("conv_course.book", "update the translation catalogs in locale/ from the English text"),
-    "pdf": ("conv_course.pdf", "build the book as one PDF into _build/pdf/conv-course.pdf (offline)"),
+    "pdf": ("conv_course.pdf", "build an edition of the book as one PDF into _build/pdf/ (offline)"),
     "release": ("conv_course.autograding.course", "regenerate exercises/ from solutions/ (nbgrader generate_assignment)"),
     "autograde": ("conv_course.autograding.autograde", "autograde submissions in parallel, sandboxed, with a trusted re-check"),
     "feedback": ("conv_course.autograding.course", "generate feedback HTML (hidden tests cleared)"),

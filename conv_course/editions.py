@@ -7,7 +7,7 @@ text ("rows 1 to 3", "the sandbox"), `glue_phrase` glues them once per language 
 the code computed, and a translated paragraph shows its own language's phrase.
 """
 
-__all__ = ["EDITIONS", "SOURCE_LANGUAGE", "EDITION_SETTINGS", "phrase_key", "glue_phrase"]
+__all__ = ["EDITIONS", "SOURCE_LANGUAGE", "EDITION_SETTINGS", "PRINT_SETTINGS", "phrase_key", "glue_phrase"]
 
 SOURCE_LANGUAGE = "en"
 # language -> (name in its own language, folder of the edition inside _build/html)
@@ -16,6 +16,17 @@ EDITIONS = {"en": ("English", ""), "zh_CN": ("简体中文", "zh_CN")}
 EDITION_SETTINGS = {
     "zh_CN": {"title": "卷积：从零开始到微调",
               "sphinx": {"nb_code_prompt_show": "显示代码单元", "nb_code_prompt_hide": "隐藏代码单元"}},
+}
+# what the printed edition (`conv-course pdf --edition <language>`) says in its own words: the print
+# document's language, the contents' heading, the widget picture's alt text and note ({url}: the
+# page in the HTML edition), and (fontconfig language, Debian package) of a font with its glyphs
+PRINT_SETTINGS = {
+    "en": {"lang": "en", "contents": "Contents",
+           "widget_alt": "A picture of the interactive widget, as the HTML edition first shows it.",
+           "widget_note": "Interactive in the HTML edition: {url}", "font": None},
+    "zh_CN": {"lang": "zh-CN", "contents": "目录",
+              "widget_alt": "交互式小部件的图片，与 HTML 版最初显示的一致。",
+              "widget_note": "可在 HTML 版中交互使用：{url}", "font": ("zh", "fonts-wqy-microhei")},
 }
 
 

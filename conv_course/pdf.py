@@ -1,4 +1,4 @@
-"""The book as one PDF: ``conv-course pdf`` (what ``make pdf`` runs), offline.
+"""The book as one PDF per edition: ``conv-course pdf [--edition zh_CN]`` (``make pdf`` prints each), offline.
 
 Serves the built HTML (``_build/html``) on 127.0.0.1, joins every page's content in reading order
 into one document (``conv_course._print_html``: a cover, the contents, then the chapters, links
@@ -8,6 +8,11 @@ prints it once with the print stylesheet ``_static/print.css``. The contents' pa
 from that first print (pypdf reads where each named destination landed); the second print,
 with the numbers filled in, is the PDF. The interactive widget is printed as a picture of what
 the HTML edition first shows, with a note where it is interactive.
+
+Each edition (``conv_course.editions``) prints its own folder of the site into its own file,
+``_build/pdf/conv-course.pdf`` (English) and ``conv-course-zh_CN.pdf``; what the print adds in
+words is in the edition's language, and a language whose glyphs the usual fonts lack needs its
+font installed (the Chinese edition: Debian's fonts-wqy-microhei), else no PDF is printed.
 """
 
 import base64
@@ -18,17 +23,18 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
 import threading
 import time
 from urllib.parse import urlparse
 
 from . import REPO_ROOT
 from ._print_html import PRINT_PATH, WIDGET_VIEW, assemble, reading_order
+from .editions import EDITIONS, PRINT_SETTINGS, SOURCE_LANGUAGE
 
-__all__ = ["build_pdf", "add_pdf_arguments", "run_pdf", "DEFAULT_OUT"]
+__all__ = ["build_pdf", "default_out", "add_pdf_arguments", "run_pdf"]
 
 DEFAULT_HTML = pathlib.Path(REPO_ROOT) / "_build" / "html"
-DEFAULT_OUT = pathlib.Path(REPO_ROOT) / "_build" / "pdf" / "conv-course.pdf"
 PRINT_CSS = pathlib.Path(REPO_ROOT) / "_static" / "print.css"
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -57,6 +63,33 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def default_out(language=SOURCE_LANGUAGE):
+    """Where edition `language`'s PDF goes: ``_build/pdf/conv-course.pdf``, ``conv-course-zh_CN.pdf``."""
+    suffix = "" if language == SOURCE_LANGUAGE else f"-{language}"
+    return pathlib.Path(REPO_ROOT) / "_build" / "pdf" / f"conv-course{suffix}.pdf"
+
+
+def fonts_for(fc_language):
+    """The font families fontconfig has for `fc_language` (``fc-list :lang=zh``); [] without fontconfig."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return []
+    found = subprocess.run([fc_list, f":lang={fc_language}", "family"], capture_output=True, text=True, check=False)
+    return sorted({line.strip() for line in found.stdout.splitlines() if line.strip()})
+
+
+def _check_fonts(language):
+    """Refuse to print an edition whose glyphs no installed font has (they would print as boxes)."""
+    needed = PRINT_SETTINGS[language]["font"]
+    if needed is None:
+        return
+    fc_language, package = needed
+    if not fonts_for(fc_language):
+        raise ValueError(f"pdf: no font for the {EDITIONS[language][0]} edition ({language}): "
+                         f"`fc-list :lang={fc_language}` finds none, so its text would print as boxes; "
+                         f"install Debian's {package} (`bash scripts/setup.sh --system` does)")
 
 
 def _offline_context(browser, blocked):
@@ -121,24 +154,27 @@ def destination_pages(pdf_bytes):
             for name, dest in reader.named_destinations.items()}
 
 
-def build_pdf(html_dir=DEFAULT_HTML, out=DEFAULT_OUT, *, timeout_s=300, log=print):
-    """Print the built book in `html_dir` as one PDF at `out`; returns a summary dict.
+def build_pdf(html_dir=DEFAULT_HTML, out=None, *, language=SOURCE_LANGUAGE, timeout_s=300, log=print):
+    """Print edition `language` of the site built in `html_dir` as one PDF at `out` (default:
+    `default_out(language)`); returns a summary dict.
 
-    Raises: ValueError when `html_dir` is not a built book or Chromium is missing.
+    Raises: ValueError when the edition is not built, or Chromium or the edition's font is missing.
     """
     from playwright.sync_api import sync_playwright
     from pypdf import PdfReader
 
-    html_dir, out = pathlib.Path(html_dir), pathlib.Path(out)
+    html_dir = pathlib.Path(html_dir) / EDITIONS[language][1]
+    out = pathlib.Path(out) if out else default_out(language)
     if not (html_dir / "index.html").is_file():
         raise ValueError(f"{html_dir} has no index.html: build the book first (`make book`)")
+    _check_fonts(language)
     chromium = shutil.which("chromium") or CHROMIUM
     if not os.path.exists(chromium):
         raise ValueError(f"Chromium not found ({CHROMIUM}): install Debian's chromium "
                          "(`bash scripts/setup.sh --system` does)")
     start = time.perf_counter()
     pages = reading_order(html_dir)
-    log(f"pdf: {len(pages)} pages of the book, from {html_dir}")
+    log(f"pdf: {len(pages)} pages of the book ({EDITIONS[language][0]}), from {html_dir}")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(html_dir)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base_url, blocked = f"http://127.0.0.1:{server.server_address[1]}", []
@@ -147,8 +183,9 @@ def build_pdf(html_dir=DEFAULT_HTML, out=DEFAULT_OUT, *, timeout_s=300, log=prin
             browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
             context = _offline_context(browser, blocked)
             pictures = _widget_pictures(context, base_url, html_dir, pages, log)
+            folder = EDITIONS[language][1]  # the notes name each page by its path in the site
             document = assemble(html_dir, pages, PRINT_CSS.read_text(encoding="utf-8"), widget_pictures=pictures,
-                                html_url=lambda path: path)
+                                html_url=lambda path: f"{folder}/{path}" if folder else path, language=language)
             _Handler.document = document.encode("utf-8")
             tab = context.new_page()
             _typeset(tab, base_url + PRINT_PATH, timeout_s * 1000)
@@ -174,9 +211,12 @@ def build_pdf(html_dir=DEFAULT_HTML, out=DEFAULT_OUT, *, timeout_s=300, log=prin
 
 
 def add_pdf_arguments(parser):
-    parser.add_argument("--html", metavar="DIR", help="an already built book (default: build the book "
-                        "into _build/html first, as `conv-course book` does)")
-    parser.add_argument("--out", metavar="PATH", default=str(DEFAULT_OUT), help="the PDF to write (default: %(default)s)")
+    parser.add_argument("--html", metavar="DIR", help="an already built book, every edition (default: build "
+                        "the edition into _build/html first, as `conv-course book` does)")
+    parser.add_argument("--edition", choices=list(EDITIONS), default=SOURCE_LANGUAGE,
+                        help="the edition to print (default: %(default)s)")
+    parser.add_argument("--out", metavar="PATH", help="the PDF to write (default: _build/pdf/conv-course.pdf, "
+                        "conv-course-<edition>.pdf for a translation)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (pages, seconds) at the end")
 
 
@@ -185,11 +225,11 @@ def run_pdf(args):
     if html_dir is None:
         from .book import build
 
-        code = build(quiet=True)
+        code = build(quiet=True, editions=(args.edition,))
         if code != 0:
             return code
         html_dir = DEFAULT_HTML
-    summary = build_pdf(html_dir, args.out)
+    summary = build_pdf(html_dir, args.out, language=args.edition)
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -2,7 +2,8 @@
 # Install everything conv-course needs, idempotently:
 #   - .venv with requirements.txt and conv_course (editable), re-run only when they change;
 #   - the book's offline JavaScript assets (scripts/fetch_assets.py, from the npm registry);
-#   - with --system: the Debian packages the tests need (chromium, bubblewrap), as root.
+#   - with --system: the Debian packages the tests need (chromium, bubblewrap, a Chinese font for the
+#     Chinese PDF: fonts-wqy-microhei), as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ if [ "${1:-}" = "--system" ]; then
     need=()
     [ -x /usr/bin/chromium ] || need+=(chromium)
     command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+    [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || need+=(fonts-wqy-microhei fontconfig)
     if [ ${#need[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ]; then
             echo "setup: please install Debian packages: ${need[*]} (sudo apt-get install ${need[*]})" >&2

@@ -73,3 +73,15 @@ def test_one_document_with_links_inside_it(book):
     assert f"#{keys['a/a.html']}-x" in contents  # sections are listed too
     assert [p.get_text() for p in doc.select(".cc-part-title")] == ["Part one", "Part two"]
     assert "/* print */" in str(doc.style) and doc.find("link", href="/_static/x.css") is not None
+
+
+def test_the_document_speaks_its_editions_language(book):
+    pages = reading_order(book)
+    english = BeautifulSoup(assemble(book, pages, ""), "html.parser")
+    chinese = BeautifulSoup(assemble(book, pages, "", widget_pictures={"a/a2.html": ["AAAA"]}, language="zh_CN"),
+                            "html.parser")
+    assert english.html["lang"] == "en" and english.select_one("nav.cc-toc h1").get_text() == "Contents"
+    assert chinese.html["lang"] == "zh-CN" and chinese.select_one("nav.cc-toc h1").get_text() == "目录"
+    assert "可在 HTML 版中交互使用：a/a2.html" in chinese.get_text()
+    assert "Interactive" not in chinese.get_text()
+    assert "HTML 版" in chinese.find("img", src="data:image/png;base64,AAAA")["alt"]
